@@ -34,6 +34,18 @@ class SearchQuery:
     filters: Mapping[str, str] = attrs.field(factory=dict)
 
 
+class SparseEncoder(Protocol):
+    """Turns text into sparse term vectors (pure computation, no I/O)."""
+
+    def encode_document(self, text: str) -> SparseVector:
+        """Document-side weights (term-frequency saturation, length normalisation)."""
+        ...
+
+    def encode_query(self, text: str) -> SparseVector:
+        """Query-side weights; the index applies inverse document frequency."""
+        ...
+
+
 class VectorIndex(Protocol):
     """Stores indexed chunks and searches them.
 
