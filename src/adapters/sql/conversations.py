@@ -1,0 +1,255 @@
+"""The ConversationStore on SQL (PostgreSQL or SQLite) through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from typing import Any, TypeVar
+
+import attrs
+from sqlalchemy import Connection, Engine, Row, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adapters.sql.engine import dependency_errors
+from adapters.sql.schema import chat_messages, chat_sessions
+from adapters.system import SystemClock, UuidGenerator
+from rag_core.answers import Citation
+from rag_core.conversations import Conversation, Message, Role
+from rag_core.errors import InvalidInput, NotFound
+from rag_core.ports import Clock, IdGenerator
+
+T = TypeVar("T")
+
+_message_count = (
+    select(func.count())
+    .where(chat_messages.c.session_id == chat_sessions.c.id)
+    .scalar_subquery()
+    .label("message_count")
+)
+_session_columns = (*chat_sessions.c, _message_count)
+
+
+class SqlConversationStore:
+    """Sessions in ``chat_sessions``, messages in ``chat_messages`` (see
+    :mod:`adapters.sql.schema`; run :func:`adapters.sql.engine.prepare_schema` first).
+
+    Implements :class:`rag_core.ports.ConversationStore`: appending is idempotent by
+    message id (a known id is skipped, and an append of only known ids does not touch
+    the session); appending to, renaming or deleting an unknown session raises
+    NotFound; ``list_sessions`` orders by ``updated_at`` descending, then id; rename
+    touches ``updated_at``. A message whose ``session_id`` differs from the target
+    session, a naive ``created_at``, or a negative limit/offset raises InvalidInput.
+    Datetimes come back timezone-aware in UTC.
+
+    Blocking work runs in a worker thread. Connection failures, timeouts and an
+    exhausted pool raise ``DependencyUnavailable(dependency, <error class name>)``.
+    Supports the ``postgresql`` and ``sqlite`` dialects (else ``ValueError``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        dependency: str = "database",
+    ) -> None:
+        if engine.dialect.name not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported SQL dialect {engine.dialect.name!r}")
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._clock: Clock = clock or SystemClock()
+        self._ids: IdGenerator = ids or UuidGenerator()
+        self._dependency = dependency
+
+    async def create_session(self, user_id: str, title: str) -> Conversation:
+        now = self._clock.now()
+        session = Conversation(
+            id=self._ids.new_id(), user_id=user_id, title=title, created_at=now, updated_at=now
+        )
+        row = attrs.asdict(session)
+        del row["message_count"]
+
+        def work(connection: Connection) -> None:
+            connection.execute(chat_sessions.insert(), row)
+
+        await self._run(work)
+        return attrs.evolve(session, created_at=now.astimezone(UTC), updated_at=now.astimezone(UTC))
+
+    async def get_session(self, session_id: str) -> Conversation | None:
+        def work(connection: Connection) -> Conversation | None:
+            return self._session_or_none(connection, session_id)
+
+        return await self._run(work)
+
+    async def list_sessions(self, user_id: str, limit: int, offset: int) -> list[Conversation]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput("limit and offset must not be negative")
+        # Ties are broken by code point, as in memory, not by the database's locale.
+        by_id = chat_sessions.c.id.collate("C") if self._postgres else chat_sessions.c.id
+        query = (
+            select(*_session_columns)
+            .where(chat_sessions.c.user_id == user_id)
+            .order_by(chat_sessions.c.updated_at.desc(), by_id)
+            .limit(limit)
+            .offset(offset)
+        )
+
+        def work(connection: Connection) -> list[Conversation]:
+            return [_conversation(row) for row in connection.execute(query)]
+
+        return await self._run(work)
+
+    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
+        for message in messages:
+            if message.session_id != session_id:
+                raise InvalidInput("a message belongs to another session than the target")
+            if message.created_at.utcoffset() is None:
+                raise InvalidInput("message created_at must be timezone-aware")
+        now = self._clock.now()
+
+        def work(connection: Connection) -> None:
+            ids = [m.id for m in messages]
+            known = set(
+                connection.scalars(select(chat_messages.c.id).where(chat_messages.c.id.in_(ids)))
+            )
+            fresh: dict[str, Message] = {}
+            for message in messages:
+                if message.id not in known:
+                    fresh.setdefault(message.id, message)
+            if not fresh:
+                if self._session_or_none(connection, session_id) is None:
+                    raise NotFound(f"no session {session_id!r}")
+                return
+            # Touching first locks the session row, so a concurrent delete waits.
+            touched = connection.execute(
+                update(chat_sessions).where(chat_sessions.c.id == session_id).values(updated_at=now)
+            )
+            if touched.rowcount == 0:
+                raise NotFound(f"no session {session_id!r}")
+            dialect = postgresql if self._postgres else sqlite
+            insert = dialect.insert(chat_messages).on_conflict_do_nothing(index_elements=["id"])
+            # One row per statement keeps the sequence in message order.
+            for message in fresh.values():
+                connection.execute(insert, _message_row(message))
+
+        await self._run(work)
+
+    async def messages(self, session_id: str, limit: int | None = None) -> list[Message]:
+        if limit is not None and limit < 0:
+            raise InvalidInput("limit must not be negative")
+        query = select(chat_messages).where(chat_messages.c.session_id == session_id)
+        if limit is None:
+            query = query.order_by(chat_messages.c.seq)
+        else:
+            query = query.order_by(chat_messages.c.seq.desc()).limit(limit)
+
+        def work(connection: Connection) -> list[Message]:
+            found = [_message(row) for row in connection.execute(query)]
+            return found if limit is None else found[::-1]
+
+        return await self._run(work)
+
+    async def rename(self, session_id: str, title: str) -> Conversation:
+        now = self._clock.now()
+
+        def work(connection: Connection) -> Conversation:
+            connection.execute(
+                update(chat_sessions)
+                .where(chat_sessions.c.id == session_id)
+                .values(title=title, updated_at=now)
+            )
+            session = self._session_or_none(connection, session_id)
+            if session is None:
+                raise NotFound(f"no session {session_id!r}")
+            return session
+
+        return await self._run(work)
+
+    async def delete_session(self, session_id: str) -> None:
+        def work(connection: Connection) -> None:
+            # Explicit, so the cascade holds even where foreign keys are not enforced.
+            connection.execute(
+                delete(chat_messages).where(chat_messages.c.session_id == session_id)
+            )
+            deleted = connection.execute(
+                delete(chat_sessions).where(chat_sessions.c.id == session_id)
+            )
+            if deleted.rowcount == 0:
+                raise NotFound(f"no session {session_id!r}")
+
+        await self._run(work)
+
+    async def delete_user_history(self, user_id: str) -> int:
+        owned = select(chat_sessions.c.id).where(chat_sessions.c.user_id == user_id)
+
+        def work(connection: Connection) -> int:
+            connection.execute(delete(chat_messages).where(chat_messages.c.session_id.in_(owned)))
+            deleted = connection.execute(
+                delete(chat_sessions).where(chat_sessions.c.user_id == user_id)
+            )
+            return int(deleted.rowcount)
+
+        return await self._run(work)
+
+    async def probe(self) -> None:
+        def work(connection: Connection) -> None:
+            connection.execute(text("SELECT 1"))
+
+        await self._run(work)
+
+    @staticmethod
+    def _session_or_none(connection: Connection, session_id: str) -> Conversation | None:
+        query = select(*_session_columns).where(chat_sessions.c.id == session_id)
+        row = connection.execute(query).first()
+        return None if row is None else _conversation(row)
+
+    async def _run(self, work: Callable[[Connection], T]) -> T:
+        def call() -> T:
+            with dependency_errors(self._dependency), self._engine.begin() as connection:
+                return work(connection)
+
+        return await asyncio.to_thread(call)
+
+
+def _conversation(row: Row[Any]) -> Conversation:
+    return Conversation(
+        id=row.id,
+        user_id=row.user_id,
+        title=row.title,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        is_active=bool(row.is_active),
+        message_count=int(row.message_count),
+    )
+
+
+def _message_row(message: Message) -> dict[str, object]:
+    sources = [attrs.asdict(citation) for citation in message.sources]
+    return {
+        "id": message.id,
+        "session_id": message.session_id,
+        "role": message.role.value,
+        "content": message.content,
+        "selected_text": message.selected_text,
+        "sources": json.dumps(sources, ensure_ascii=False),
+        "created_at": message.created_at,
+    }
+
+
+def _message(row: Row[Any]) -> Message:
+    sources = tuple(
+        Citation(**{**item, "heading_path": tuple(item["heading_path"])})
+        for item in json.loads(row.sources)
+    )
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        role=Role(row.role),
+        content=row.content,
+        created_at=row.created_at,
+        selected_text=row.selected_text,
+        sources=sources,
+    )

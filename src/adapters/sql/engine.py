@@ -1,0 +1,186 @@
+"""Connecting to the database: URL handling, engine construction, schema preparation,
+and the translation of connection failures into DependencyUnavailable.
+
+PostgreSQL (psycopg2) in production, an SQLite file locally; nothing else is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from adapters.sql.schema import metadata
+from rag_core.errors import DependencyUnavailable
+
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg2"})
+_SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
+# Any constant will do, as long as every instance of the service uses the same one.
+_SCHEMA_LOCK_KEY = 0x7261675F736368  # "rag_sch"
+_REDACTED = "***"
+
+
+def normalise_url(url: str) -> URL:
+    """The URL with its driver made explicit (``postgresql+psycopg2``, ``sqlite``).
+
+    Query parameters such as ``sslmode=require`` are kept. Raises ``ValueError``
+    (whose message never contains the password) for an unparseable URL or another
+    database than PostgreSQL or SQLite.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("the database URL cannot be parsed") from None
+    if parsed.drivername in _POSTGRES_SCHEMES:
+        return parsed.set(drivername="postgresql+psycopg2")
+    if parsed.drivername in _SQLITE_SCHEMES:
+        return parsed.set(drivername="sqlite")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: "
+        "use postgresql:// (or postgres://) or sqlite:///path"
+    )
+
+
+def redact(url: str | URL) -> str:
+    """The URL with its password (in the authority or a ``password`` query
+    parameter) masked, for log lines and error messages."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unparseable database URL>"
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": _REDACTED})
+    return parsed.render_as_string(hide_password=True)
+
+
+def is_transaction_pooled(url: URL) -> bool:
+    """Whether the URL points at Neon's PgBouncer pooler (``ep-...-pooler.`` host),
+    which refuses ``statement_timeout`` as a startup option."""
+    first_label = (url.host or "").split(".", 1)[0]
+    return first_label.endswith("-pooler")
+
+
+def create_engine_for(
+    url: str,
+    *,
+    connect_timeout: float = 5,
+    statement_timeout_ms: int = 15000,
+    pool_size: int = 5,
+    pooled: bool | None = None,
+) -> Engine:
+    """An engine for a PostgreSQL or SQLite URL. Does not connect.
+
+    PostgreSQL: connections time out after ``connect_timeout`` seconds (rounded up
+    to whole seconds for libpq), statements after ``statement_timeout_ms``
+    (0: no limit), a pool of ``pool_size`` plus as many overflow connections, pinged
+    before use and recycled after five minutes; waiting for a free connection also
+    gives up after ``connect_timeout``. ``pooled`` (``None``: detected from the host
+    name) says a transaction pooler sits in front: no startup options are sent then,
+    so the statement timeout must be set on the role
+    (``ALTER ROLE ... SET statement_timeout = '15s'``).
+
+    SQLite: ``sqlite:///path`` creates the file's folder; WAL journal, foreign keys
+    on, and a busy timeout of ``statement_timeout_ms``. In-memory SQLite is refused
+    (use the in-memory adapters).
+
+    Raises ``ValueError`` as :func:`normalise_url` does, for in-memory SQLite, and
+    for a ``pool_size`` below 1.
+    """
+    parsed = normalise_url(url)
+    if pool_size < 1:
+        raise ValueError("pool_size must be at least 1")
+    if parsed.drivername == "sqlite":
+        return _sqlite_engine(parsed, busy_timeout_ms=statement_timeout_ms, pool_size=pool_size)
+    connect_args: dict[str, object] = {"connect_timeout": max(1, math.ceil(connect_timeout))}
+    if pooled is None:
+        pooled = is_transaction_pooled(parsed)
+    if statement_timeout_ms > 0 and not pooled:
+        # Startup options in the URL (Neon's ``endpoint=...``) would be overridden by
+        # connect_args, so they are merged into one string.
+        existing = parsed.query.get("options", "")
+        existing = existing if isinstance(existing, str) else " ".join(existing)
+        option = f"-c statement_timeout={int(statement_timeout_ms)}"
+        connect_args["options"] = f"{existing} {option}".strip()
+        parsed = parsed.difference_update_query(["options"])
+    return sa_create_engine(
+        parsed,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_recycle=300,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=connect_timeout,
+    )
+
+
+def _sqlite_engine(url: URL, *, busy_timeout_ms: int, pool_size: int) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        # One in-memory connection shared by worker threads would interleave their
+        # transactions; the in-memory adapters serve that purpose instead.
+        raise ValueError("in-memory SQLite is not supported: give a file, sqlite:///path")
+    if not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa_create_engine(
+        url,
+        connect_args={"check_same_thread": False},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={max(0, int(busy_timeout_ms))}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+@contextmanager
+def dependency_errors(dependency: str) -> Iterator[None]:
+    """Re-raise database connectivity failures as DependencyUnavailable.
+
+    Operational and interface errors (refused, timed out, cancelled statement,
+    locked SQLite file), an exhausted pool, and any DB-API error that invalidated
+    its connection become ``DependencyUnavailable(dependency, <error class name>)``;
+    the message never holds the URL, SQL or parameters (the cause keeps them).
+    Other errors (integrity, programming) pass through: they are bugs, not outages.
+    """
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeout) as exc:
+        raise DependencyUnavailable(dependency, type(exc).__name__) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DependencyUnavailable(dependency, type(exc).__name__) from exc
+        raise
+
+
+def prepare_schema(engine: Engine, *, dependency: str = "database") -> None:
+    """Create the tables that are missing; never alters or drops.
+
+    Safe on every boot and from several instances at once: on PostgreSQL a
+    transaction-scoped advisory lock serialises the instances (it also works
+    behind a transaction pooler). Raises DependencyUnavailable as
+    :func:`dependency_errors` does.
+    """
+    with dependency_errors(dependency), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
+            )
+        metadata.create_all(connection)

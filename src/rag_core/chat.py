@@ -1,0 +1,103 @@
+"""The chat use case: answer a question and, for a signed-in user, keep the turn."""
+
+from __future__ import annotations
+
+import attrs
+
+from rag_core.answering import Answerer
+from rag_core.answers import Answer
+from rag_core.conversations import Conversation, Message, Role
+from rag_core.errors import Forbidden, NotFound
+from rag_core.ports import Clock, ConversationStore, IdGenerator
+
+TITLE_CHARS = 60
+
+
+@attrs.frozen(slots=True)
+class ChatTurn:
+    answer: Answer
+    session_id: str | None
+
+
+class ChatService:
+    """Anonymous questions are answered and not stored. A signed-in user's turn
+    goes to the given session (404 if unknown, 403 if another user's), else to
+    the user's most recent active session, else to a new one titled from the
+    question; the last ``history_limit`` messages are given to the answerer."""
+
+    def __init__(
+        self,
+        answerer: Answerer,
+        conversations: ConversationStore,
+        clock: Clock,
+        ids: IdGenerator,
+        *,
+        history_limit: int = 10,
+    ) -> None:
+        self._answerer = answerer
+        self._conversations = conversations
+        self._clock = clock
+        self._ids = ids
+        self._history_limit = history_limit
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        selected_text: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> ChatTurn:
+        if user_id is None:
+            answer = await self._answerer.answer(question, selected_text=selected_text)
+            return ChatTurn(answer=answer, session_id=None)
+        session = await self.session_for(user_id, session_id, question)
+        history = await self._conversations.messages(session.id, limit=self._history_limit)
+        answer = await self._answerer.answer(question, selected_text=selected_text, history=history)
+        await self._conversations.append(
+            session.id, self._turn(session.id, question, selected_text, answer)
+        )
+        return ChatTurn(answer=answer, session_id=session.id)
+
+    async def owned_session(self, user_id: str, session_id: str) -> Conversation:
+        """The session if it is the user's; NotFound or Forbidden otherwise."""
+        session = await self._conversations.get_session(session_id)
+        if session is None:
+            raise NotFound(f"no chat session {session_id}")
+        if session.user_id != user_id:
+            raise Forbidden("that chat session belongs to another user")
+        return session
+
+    async def session_for(
+        self, user_id: str, session_id: str | None, question: str
+    ) -> Conversation:
+        if session_id:
+            return await self.owned_session(user_id, session_id)
+        recent = await self._conversations.list_sessions(user_id, limit=1, offset=0)
+        if recent and recent[0].is_active:
+            return recent[0]
+        title = " ".join(question.split())[:TITLE_CHARS] or "New chat"
+        return await self._conversations.create_session(user_id, title)
+
+    def _turn(
+        self, session_id: str, question: str, selected_text: str, answer: Answer
+    ) -> list[Message]:
+        now = self._clock.now()
+        return [
+            Message(
+                id=self._ids.new_id(),
+                session_id=session_id,
+                role=Role.USER,
+                content=question,
+                created_at=now,
+                selected_text=selected_text,
+            ),
+            Message(
+                id=self._ids.new_id(),
+                session_id=session_id,
+                role=Role.ASSISTANT,
+                content=answer.text,
+                created_at=now,
+                sources=answer.citations,
+            ),
+        ]

@@ -1,0 +1,100 @@
+"""Retrieval: a query in, diverse ranked passages out (lexical, or hybrid with an embedder)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from rag_core.answers import Passage
+from rag_core.errors import DependencyUnavailable, InvalidInput
+from rag_core.ports import Embedder, SearchQuery, SparseEncoder, VectorIndex
+
+
+class Retriever:
+    """Searches the index with a sparse query vector, plus a dense one when an
+    embedder is set (the index fuses both), then caps passages per document.
+
+    ``candidates`` passages are fetched so that the per-document cap
+    (``max_per_document``) still leaves ``limit`` passages when one document
+    dominates. Raises ValueError for a limit, cap or candidate count below 1.
+    """
+
+    def __init__(
+        self,
+        index: VectorIndex,
+        encoder: SparseEncoder,
+        embedder: Embedder | None = None,
+        *,
+        limit: int = 6,
+        max_per_document: int = 3,
+        candidates: int = 24,
+    ) -> None:
+        if min(limit, max_per_document, candidates) < 1:
+            raise ValueError("limit, max_per_document and candidates must be >= 1")
+        self._index = index
+        self._encoder = encoder
+        self._embedder = embedder
+        self._limit = limit
+        self._max_per_document = max_per_document
+        self._candidates = candidates
+
+    @property
+    def mode(self) -> str:
+        """``"hybrid"`` when an embedder is set, else ``"lexical"``."""
+        return "hybrid" if self._embedder is not None else "lexical"
+
+    async def retrieve(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> list[Passage]:
+        """The best passages for ``query``, best first, ranks from 1, at most ``limit``.
+
+        ``filters`` match payload fields exactly (``document_id``, ``section``).
+        Raises InvalidInput for a blank query or a limit below 1; a query with
+        no usable terms and no embedder gives ``[]``. Raises DependencyUnavailable
+        when the embedder or the index fails (the embedder also when it returns
+        other than one vector).
+        """
+        if not query.strip():
+            raise InvalidInput("the query is empty")
+        wanted = self._limit if limit is None else limit
+        if wanted < 1:
+            raise InvalidInput(f"limit must be at least 1, got {wanted}")
+        sparse = self._encoder.encode_query(query)
+        dense = await self._embed(query)
+        if not sparse.indices and dense is None:
+            return []
+        search = SearchQuery(
+            sparse=sparse,
+            dense=dense,
+            limit=max(self._candidates, wanted),
+            filters=dict(filters or {}),
+        )
+        return _diversify(await self._index.search(search), wanted, self._max_per_document)
+
+    async def _embed(self, query: str) -> tuple[float, ...] | None:
+        if self._embedder is None:
+            return None
+        vectors = await self._embedder.embed([query])
+        if len(vectors) != 1:
+            raise DependencyUnavailable("embedder", f"returned {len(vectors)} vectors for one text")
+        return vectors[0]
+
+
+def _diversify(passages: Sequence[Passage], limit: int, per_document: int) -> list[Passage]:
+    """At most ``per_document`` passages of one document, order kept, ranks renumbered."""
+    taken: Counter[str] = Counter()
+    kept: list[Passage] = []
+    for passage in passages:
+        document = passage.chunk.document_id
+        if taken[document] < per_document:
+            taken[document] += 1
+            kept.append(attrs.evolve(passage, rank=len(kept) + 1))
+            if len(kept) == limit:
+                break
+    return kept

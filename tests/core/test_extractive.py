@@ -1,0 +1,272 @@
+import re
+import uuid
+
+import pytest
+
+from rag_core.answers import Answer, AnswerMode, Passage
+from rag_core.documents import Chunk
+from rag_core.extractive import NOTHING_FOUND, compose_extractive
+
+PUBLISHERS = """## Publishers
+
+A **publisher** sends messages on a [topic](/docs/topics) to every subscriber.
+In ROS 2 you create a publisher with `create_publisher` on a node.
+
+```python
+publisher = node.create_publisher(String, "chatter", 10)  # publisher topic queue
+```
+
+| Setting | Meaning of the publisher setting |
+|---------|----------------------------------|
+| depth   | queue size of the publisher      |
+
+    ros2 topic pub /chatter std_msgs/String "data: publisher"
+
+- The queue depth bounds how many messages a publisher keeps.
+"""
+
+SUBSCRIBERS = """# Subscribers
+
+Subscribers receive messages from a topic through a callback.
+The callback runs on the executor each time a message arrives.
+"""
+
+QOS = """Quality of Service settings must be compatible between publisher and subscriber.
+Reliable delivery retransmits lost samples on the network.
+"""
+
+
+def _passage(text: str, rank: int, document: str = "") -> Passage:
+    chunk = Chunk(
+        id=str(uuid.UUID(int=rank)),
+        document_id=document or f"docs/page{rank}.md",
+        ordinal=0,
+        text=text,
+        heading_path=(f"Heading {rank}",),
+        content_hash=f"hash{rank}",
+        route=f"/docs/page{rank}",
+        title=f"Page {rank}",
+    )
+    return Passage(chunk=chunk, score=1.0 / rank, rank=rank)
+
+
+def _numbers(answer: Answer) -> list[int]:
+    return [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+
+
+def _assert_citations_consistent(answer: Answer) -> None:
+    used = _numbers(answer)
+    assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert set(used) == {c.number for c in answer.citations}
+    first_appearance = list(dict.fromkeys(used))
+    assert first_appearance == sorted(first_appearance)
+
+
+def test_answer_quotes_relevant_sentences_with_resolving_citations() -> None:
+    passages = [_passage(PUBLISHERS, 1), _passage(SUBSCRIBERS, 2), _passage(QOS, 3)]
+    answer = compose_extractive("How do I create a publisher?", passages)
+    _assert_citations_consistent(answer)
+    assert answer.mode is AnswerMode.EXTRACTIVE
+    assert answer.text.startswith("A publisher sends messages on a topic to every subscriber. [1]")
+    assert "In ROS 2 you create a publisher with create_publisher on a node. [1]" in answer.text
+    first = answer.citations[0]
+    assert (first.title, first.route, first.heading_path) == (
+        "Page 1",
+        "/docs/page1",
+        ("Heading 1",),
+    )
+    assert (first.chunk_id, first.document_id) == (str(uuid.UUID(int=1)), "docs/page1.md")
+    assert first.score == 1.0
+    assert first.snippet.startswith("A publisher sends messages on a topic to every subscriber.")
+
+
+def test_every_sentence_ends_with_a_citation() -> None:
+    passages = [_passage(PUBLISHERS, 1), _passage(QOS, 2)]
+    answer = compose_extractive("publisher subscriber reliable delivery", passages)
+    pieces = re.split(r"(?<=\])\s", answer.text)
+    assert len(pieces) > 1
+    assert all(re.search(r"[.!?] \[\d+\]$", piece) for piece in pieces)
+
+
+def test_sentences_follow_passage_rank_and_numbers_follow_first_appearance() -> None:
+    best = _passage("The gripper closes its fingers around the object gently.", 1)
+    second = _passage("A gripper with soft fingers picks fragile fruit without bruising it.", 2)
+    # Given out of rank order: the answer still reads rank 1 first.
+    answer = compose_extractive("soft gripper fingers fruit", [second, best])
+    _assert_citations_consistent(answer)
+    assert answer.text.index("closes its fingers") < answer.text.index("soft fingers")
+    assert [c.chunk_id for c in answer.citations] == [best.chunk.id, second.chunk.id]
+    assert _numbers(answer) == [1, 2]
+
+
+def test_only_cited_passages_are_listed() -> None:
+    unrelated = _passage("Bipedal walking needs a model of the zero moment point.", 2)
+    answer = compose_extractive(
+        "subscriber callback executor", [_passage(SUBSCRIBERS, 1), unrelated]
+    )
+    _assert_citations_consistent(answer)
+    assert [c.document_id for c in answer.citations] == ["docs/page1.md"]
+
+
+def test_code_tables_and_headings_are_never_quoted() -> None:
+    answer = compose_extractive(
+        "publisher topic queue depth setting", [_passage(PUBLISHERS, 1)], max_sentences=10
+    )
+    for fragment in ["create_publisher(", "chatter", "|", "##", "Publishers\n", "ros2 topic pub"]:
+        assert fragment not in answer.text
+    assert "The queue depth bounds how many messages a publisher keeps. [1]" in answer.text
+
+
+def test_markdown_syntax_is_stripped() -> None:
+    answer = compose_extractive("publisher topic", [_passage(PUBLISHERS, 1)])
+    assert "**" not in answer.text
+    assert "](" not in answer.text
+    assert "`" not in answer.text
+    assert "- The queue" not in answer.text
+
+
+def test_front_matter_mdx_imports_and_comments_are_not_prose() -> None:
+    text = (
+        "---\nid: ros-nodes\ndescription: nodes and the node graph explained\n---\n"
+        "import Tabs from '@theme/Tabs';\n\n"
+        "{/* an editor's note about the node */} A node is a process that performs computation.\n"
+        "<Tabs>\n"
+    )
+    answer = compose_extractive("what is a node", [_passage(text, 1)])
+    assert answer.text == "A node is a process that performs computation. [1]"
+    assert answer.citations[0].snippet == "A node is a process that performs computation."
+
+
+def test_bracketed_numbers_in_sources_never_pose_as_citations() -> None:
+    text = (
+        "Topics decouple publishers from subscribers [7]. "
+        "Read the first byte of a publisher message with msg.data[0] in the callback."
+    )
+    answer = compose_extractive("publisher subscriber message", [_passage(text, 1)])
+    _assert_citations_consistent(answer)
+    assert answer.text == "Topics decouple publishers from subscribers. [1]"
+
+
+def test_rare_question_terms_outweigh_common_ones() -> None:
+    text = (
+        "Robots move their joints with electric motors. "
+        "Robots carry batteries that power their motors. "
+        "A lidar measures the distance to nearby walls. "
+        "Robots balance with motors in both ankles. "
+        "Small robots use geared motors for speed."
+    )
+    answer = compose_extractive("robots motors lidar", [_passage(text, 1)], max_sentences=1)
+    # One rare term beats two terms that nearly every sentence has.
+    assert answer.text == "A lidar measures the distance to nearby walls. [1]"
+
+
+def test_limits_are_respected() -> None:
+    sentences = " ".join(f"The humanoid robot number {i} walks on two legs." for i in range(20))
+    answer = compose_extractive("humanoid robot walks", [_passage(sentences, 1)], max_sentences=3)
+    assert len(_numbers(answer)) == 3
+    short = compose_extractive("humanoid robot walks", [_passage(sentences, 1)], max_chars=120)
+    assert len(short.text) <= 120
+    assert len(_numbers(short)) == 2
+
+
+def test_an_overlong_sentence_is_truncated_to_fit() -> None:
+    text = "The humanoid robot " + " ".join(["walks"] * 400) + "."
+    answer = compose_extractive("humanoid robot", [_passage(text, 1)], max_chars=200)
+    assert len(answer.text) <= 200
+    assert answer.text.endswith("… [1]")
+
+
+def test_repeated_sentences_from_overlapping_chunks_are_quoted_once() -> None:
+    sentence = "The executor runs every subscriber callback in turn."
+    passages = [_passage(sentence, 1), _passage(f"{sentence} Timers fire periodically.", 2)]
+    answer = compose_extractive("executor callback", passages)
+    assert answer.text.count(sentence) == 1
+    _assert_citations_consistent(answer)
+
+
+def test_selection_is_the_primary_source() -> None:
+    selection = "QoS profiles let a publisher and a subscriber agree on reliable delivery."
+    passages = [_passage(SUBSCRIBERS, 1), _passage(QOS, 2)]
+    answer = compose_extractive("what is reliable delivery?", passages, selected_text=selection)
+    _assert_citations_consistent(answer)
+    assert answer.mode is AnswerMode.EXTRACTIVE
+    assert answer.text.startswith(f"{selection} [1]")
+    selected = answer.citations[0]
+    assert (selected.title, selected.route, selected.chunk_id, selected.document_id) == (
+        "Selected text",
+        "",
+        None,
+        None,
+    )
+    assert selected.snippet == selection
+    # Retrieved passages follow, numbered from 2 in rank order.
+    assert [c.chunk_id for c in answer.citations[1:]] == [p.chunk.id for p in passages]
+    assert "Reliable delivery retransmits lost samples on the network. [3]" in answer.text
+
+
+def test_selection_leads_even_when_it_shares_no_terms_with_the_question() -> None:
+    selection = "Zero moment point control keeps a biped upright."
+    answer = compose_extractive(
+        "explain this please", [_passage(SUBSCRIBERS, 1)], selected_text=selection
+    )
+    assert answer.text == f"{selection} [1]"
+
+
+def test_selection_leads_when_only_passages_match_the_question() -> None:
+    selection = "Zero moment point control keeps a biped upright."
+    answer = compose_extractive(
+        "subscriber callback", [_passage(SUBSCRIBERS, 1)], selected_text=selection
+    )
+    _assert_citations_consistent(answer)
+    assert answer.text.startswith(f"{selection} [1] Subscribers receive")
+
+
+def test_a_long_selection_leaves_room_for_a_passage() -> None:
+    selection = " ".join(f"Balance control method {i} keeps the biped upright." for i in range(6))
+    passage = _passage("Ankle strategies help balance control on uneven ground.", 1)
+    answer = compose_extractive("balance control", [passage], selected_text=selection)
+    _assert_citations_consistent(answer)
+    assert _numbers(answer) == [1, 1, 1, 2]
+
+
+def test_selection_alone_gives_selection_mode() -> None:
+    answer = compose_extractive("what does this mean?", [], selected_text="Quality of Service")
+    assert answer.mode is AnswerMode.SELECTION
+    assert answer.text == "Quality of Service. [1]"
+    assert [c.title for c in answer.citations] == ["Selected text"]
+
+
+@pytest.mark.parametrize("selection", ["", "   \n"])
+def test_nothing_to_quote_gives_an_honest_answer(selection: str) -> None:
+    answer = compose_extractive("what is a publisher?", [], selected_text=selection)
+    assert answer == Answer(text=NOTHING_FOUND, mode=AnswerMode.EXTRACTIVE)
+
+
+def test_passages_of_only_code_give_an_honest_answer() -> None:
+    code = "```python\nprint('publisher')\n```"
+    answer = compose_extractive("publisher", [_passage(code, 1)])
+    assert answer == Answer(text=NOTHING_FOUND, mode=AnswerMode.EXTRACTIVE)
+
+
+def test_without_overlap_the_top_passage_opening_is_quoted() -> None:
+    passages = [_passage(QOS, 2), _passage(SUBSCRIBERS, 1)]
+    answer = compose_extractive("tell me about the weather", passages)
+    assert answer.text == (
+        "Subscribers receive messages from a topic through a callback. [1] "
+        "The callback runs on the executor each time a message arrives. [1]"
+    )
+    assert [c.chunk_id for c in answer.citations] == [passages[1].chunk.id]
+
+
+def test_answers_are_deterministic() -> None:
+    passages = [_passage(PUBLISHERS, 1), _passage(SUBSCRIBERS, 2), _passage(QOS, 3)]
+    question = "publisher subscriber messages"
+    first = compose_extractive(question, passages, selected_text=QOS)
+    again = compose_extractive(question, list(reversed(passages)), selected_text=QOS)
+    assert first == again
+
+
+@pytest.mark.parametrize(("sentences", "chars"), [(0, 900), (4, 10)])
+def test_invalid_limits_are_rejected(sentences: int, chars: int) -> None:
+    with pytest.raises(ValueError):
+        compose_extractive("q", [], max_sentences=sentences, max_chars=chars)
