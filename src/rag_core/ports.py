@@ -58,7 +58,9 @@ class VectorIndex(Protocol):
         """Create the collection if missing (idempotent).
 
         Raises :class:`~rag_core.errors.IndexMismatch` if it exists with
-        another dense dimension than ``dense_dimension`` (``None``: lexical only).
+        another dense dimension than ``dense_dimension``, or if a lexical-only
+        collection is asked for a dense one. ``None`` on a collection that has a
+        dense vector is allowed (the embedder was removed; search goes on lexically).
         """
         ...
 

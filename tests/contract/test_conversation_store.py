@@ -6,22 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-
-from adapters.memory.conversations import InMemoryConversationStore
-from adapters.sql.conversations import SqlConversationStore
-from adapters.sql.engine import create_engine_for, prepare_schema
-
-pytest.register_assert_rewrite("conversation_store_contract")
-
-from conversation_store_contract import (  # noqa: E402
+from conversation_store_contract import (
     ConversationStoreContract,
     FakeClock,
     SequentialIds,
     StoreFactory,
 )
+from sqlalchemy import Engine, text
 
-from postgres import fresh_database  # noqa: E402
+from adapters.memory.conversations import InMemoryConversationStore
+from adapters.sql.conversations import SqlConversationStore
+from adapters.sql.engine import create_engine_for, prepare_schema
+from postgres import fresh_database
 
 
 class TestInMemoryConversationStore(ConversationStoreContract):

@@ -17,14 +17,18 @@ class InMemoryIndex:
     def __init__(self) -> None:
         self._chunks: dict[str, IndexedChunk] = {}
         self._document_frequency: Counter[int] = Counter()
-        self._dense_dimension: int | None = None
+        self._dense_dimension: int | None = None  # the layout the index was created with
         self._prepared = False
 
     async def prepare(self, dense_dimension: int | None) -> None:
-        if self._prepared and self._dense_dimension != dense_dimension:
-            raise IndexMismatch(
-                f"index holds dense dimension {self._dense_dimension}, asked for {dense_dimension}"
-            )
+        # prepare(None) on a dense index is allowed: the embedder was removed and
+        # search goes on lexically.
+        if self._prepared:
+            if dense_dimension is not None and dense_dimension != self._dense_dimension:
+                raise IndexMismatch(
+                    f"index holds dense dimension {self._dense_dimension}, asked for {dense_dimension}"
+                )
+            return
         self._dense_dimension = dense_dimension
         self._prepared = True
 

@@ -1,0 +1,402 @@
+"""The VectorIndex port over Qdrant: a server, Qdrant Cloud, or qdrant-client's local mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import grpc  # type: ignore[import-untyped]
+import httpx
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.common.client_exceptions import QdrantException, ResourceExhaustedResponse
+from qdrant_client.http.exceptions import (
+    ApiException,
+    ResponseHandlingException,
+    UnexpectedResponse,
+)
+from qdrant_client.local.async_qdrant_local import AsyncQdrantLocal
+
+from rag_core.answers import Passage
+from rag_core.documents import Chunk, IndexedChunk
+from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput
+from rag_core.ports import SearchQuery
+
+LEXICAL = "lexical"
+DENSE = "dense"
+DEFAULT_PORT = 6333
+UPSERT_BATCH = 256
+SCROLL_PAGE = 1000
+_KEYWORD_FIELDS = ("document_id", "section")
+_PAYLOAD_FIELDS = tuple(field.name for field in attrs.fields(Chunk) if field.name != "id")
+# 400/404/409/422 answer a request the adapter built itself, so they mean the
+# collection is not laid out as expected (missing, other vectors, unindexed field).
+_REJECTED = frozenset({400, 404, 409, 422})
+_UNAVAILABLE = (
+    ApiException,
+    QdrantException,
+    httpx.HTTPError,
+    grpc.RpcError,
+    OSError,
+    TimeoutError,
+)
+
+
+class IndexLocked(DependencyUnavailable):
+    """Another process (or client) holds the local-mode folder; local mode is single-writer."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("qdrant", f"another process holds the local index folder {path}")
+        self.path = path
+
+
+class QdrantIndex:
+    """A :class:`~rag_core.ports.VectorIndex` in one Qdrant collection.
+
+    Layout: sparse vector ``lexical`` (IDF modifier, so Qdrant scores BM25), and
+    when ``prepare`` gets a dimension, dense vector ``dense`` (cosine). The point id
+    is the chunk id (a canonical UUID string); the payload holds every other Chunk field.
+
+    ``prepare`` creates the collection if missing and, on a server, any missing
+    keyword payload index (``document_id``, ``section``). ``prepare(None)`` on a
+    collection that has dense vectors is allowed (the embedder was removed):
+    search is lexical and upserts carry no dense vector. Any other dimension
+    difference, or a collection this adapter did not lay out, raises IndexMismatch.
+
+    Errors: transport failures, timeouts, 401/403/429/5xx and a held local folder
+    raise DependencyUnavailable (IndexLocked for the folder); a request Qdrant
+    rejects (400/404/409/422, or ValueError in local mode) means the collection's
+    layout is not what this adapter expects and raises IndexMismatch. Upserting a
+    chunk whose id is not a canonical (lower-case, hyphenated) UUID string raises
+    InvalidInput: Qdrant would store it re-spelled and re-ingestion could not diff it.
+    ``timeout`` (seconds) bounds every call; ``remote`` always sets it.
+    """
+
+    def __init__(
+        self, client: AsyncQdrantClient, collection: str, *, timeout: float | None = None
+    ) -> None:
+        self._client = client
+        self._collection = collection
+        self._timeout = timeout  # per call, on top of the client's own (whole seconds)
+        options = client.init_options
+        self._local = options.get("location") == ":memory:" or options.get("path") is not None
+        self._prepared = False
+        self._dense_dimension: int | None = None
+
+    @classmethod
+    def local(cls, path: Path, collection: str) -> QdrantIndex:
+        """Local mode persisted in ``path``; raises IndexLocked if another client holds it."""
+        try:
+            client = AsyncQdrantClient(path=str(path))
+        except RuntimeError as exc:
+            if "already accessed by another instance" not in str(exc):
+                raise
+            _close_half_open(exc)
+            raise IndexLocked(path) from exc
+        except OSError as exc:
+            raise DependencyUnavailable("qdrant", type(exc).__name__) from exc
+        return cls(client, collection)
+
+    @classmethod
+    def memory(cls, collection: str) -> QdrantIndex:
+        """Local mode in memory (tests, demos); lost on close."""
+        return cls(AsyncQdrantClient(location=":memory:"), collection)
+
+    @classmethod
+    def remote(cls, url: str, api_key: str | None, collection: str, timeout: float) -> QdrantIndex:
+        """A Qdrant server over REST. A port in ``url`` wins; without one, 6333.
+
+        Raises ValueError for a URL that is not http(s).
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the Qdrant URL must be http(s)://host[:port][/prefix]")
+        client = AsyncQdrantClient(
+            url=url,
+            port=parts.port or DEFAULT_PORT,
+            api_key=api_key,
+            timeout=max(1, math.ceil(timeout)),
+            # The version check runs in a thread and only warns; probe() covers liveness.
+            check_compatibility=False,
+        )
+        return cls(client, collection, timeout=timeout)
+
+    @property
+    def client(self) -> AsyncQdrantClient:
+        return self._client
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    async def prepare(self, dense_dimension: int | None) -> None:
+        async with self._call():
+            exists = await self._client.collection_exists(self._collection)
+        if not exists:
+            await self._create(dense_dimension)
+        async with self._call():
+            info = await self._client.get_collection(self._collection)
+        existing = self._dense_dimension_of(info.config.params)
+        if existing != dense_dimension and dense_dimension is not None:
+            raise IndexMismatch(
+                f"Qdrant collection '{self._collection}' holds {_describe(existing)} but "
+                f"{_describe(dense_dimension)} is configured; a re-index is needed "
+                "(drop the collection and ingest again)"
+            )
+        if not self._local:  # local mode has no payload indexes (and warns if asked)
+            for field in _KEYWORD_FIELDS:
+                if field not in info.payload_schema:
+                    async with self._call():
+                        await self._client.create_payload_index(
+                            self._collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                        )
+        self._prepared = True
+        self._dense_dimension = dense_dimension
+
+    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        for item in chunks:
+            _check_id(item.chunk.id)
+            if item.dense is not None:
+                self._check_dense(len(item.dense))
+        points = [_point(item) for item in chunks]
+        for start in range(0, len(points), UPSERT_BATCH):
+            async with self._call():
+                await self._client.upsert(
+                    self._collection, points=points[start : start + UPSERT_BATCH], wait=True
+                )
+
+    async def delete(self, chunk_ids: Sequence[str]) -> None:
+        # An id that is not a UUID cannot be stored, so it is unknown: ignored.
+        ids: list[models.ExtendedPointId] = [c for c in chunk_ids if _is_uuid(c)]
+        if ids:
+            async with self._call():
+                await self._client.delete(
+                    self._collection, points_selector=models.PointIdsList(points=ids), wait=True
+                )
+
+    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
+        grouped: dict[str, set[str]] = {}
+        offset: models.ExtendedPointId | None = None
+        while True:
+            async with self._call():
+                records, offset = await self._client.scroll(
+                    self._collection,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=["document_id"],
+                    with_vectors=False,
+                )
+            for record in records:
+                document_id = str((record.payload or {})["document_id"])
+                grouped.setdefault(document_id, set()).add(str(record.id))
+            if offset is None:
+                return {doc: frozenset(ids) for doc, ids in grouped.items()}
+
+    async def search(self, query: SearchQuery) -> list[Passage]:
+        if query.dense is not None:
+            self._check_dense(len(query.dense))
+        if query.limit < 1 or (query.dense is None and not query.sparse.indices):
+            return []
+        where = models.Filter(
+            must=[
+                models.FieldCondition(key=key, match=models.MatchValue(value=value))
+                for key, value in query.filters.items()
+            ]
+        )
+        sparse = models.SparseVector(
+            indices=list(query.sparse.indices), values=list(query.sparse.values)
+        )
+        async with self._call():
+            if query.dense is None:
+                response = await self._client.query_points(
+                    self._collection,
+                    query=sparse,
+                    using=LEXICAL,
+                    query_filter=where,
+                    limit=query.limit,
+                    with_payload=True,
+                )
+            else:
+                depth = query.limit * 2
+                prefetch = [
+                    models.Prefetch(query=list(query.dense), using=DENSE, limit=depth, filter=where)
+                ]
+                if query.sparse.indices:
+                    prefetch.append(
+                        models.Prefetch(query=sparse, using=LEXICAL, limit=depth, filter=where)
+                    )
+                response = await self._client.query_points(
+                    self._collection,
+                    prefetch=prefetch,
+                    query=models.FusionQuery(fusion=models.Fusion.RRF),
+                    query_filter=where,
+                    limit=query.limit,
+                    with_payload=True,
+                )
+        return [
+            Passage(chunk=_chunk(str(point.id), point.payload or {}), score=point.score, rank=rank)
+            for rank, point in enumerate(response.points, start=1)
+        ]
+
+    async def count(self) -> int:
+        async with self._call():
+            result = await self._client.count(self._collection, exact=True)
+        return result.count
+
+    async def probe(self) -> None:
+        async with self._call():
+            await self._client.collection_exists(self._collection)
+
+    async def close(self) -> None:
+        async with self._call():
+            await self._client.close()
+
+    async def _create(self, dense_dimension: int | None) -> None:
+        """Create the collection; one a concurrent creator made first is fine."""
+        dense = {}
+        if dense_dimension is not None:
+            dense[DENSE] = models.VectorParams(
+                size=dense_dimension, distance=models.Distance.COSINE
+            )
+        try:
+            async with self._call():
+                await self._client.create_collection(
+                    self._collection,
+                    vectors_config=dense,
+                    sparse_vectors_config={
+                        LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    },
+                )
+        except IndexMismatch as exc:
+            cause = exc.__cause__
+            if not (
+                (isinstance(cause, UnexpectedResponse) and cause.status_code == 409)
+                or "already exists" in str(cause)
+            ):
+                raise
+
+    def _dense_dimension_of(self, params: models.CollectionParams) -> int | None:
+        vectors = params.vectors if params.vectors is not None else {}
+        dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if (
+            LEXICAL not in (params.sparse_vectors or {})
+            or not isinstance(vectors, dict)
+            or set(vectors) - {DENSE}
+            or (dense is not None and dense.distance != models.Distance.COSINE)
+        ):
+            raise IndexMismatch(
+                f"Qdrant collection '{self._collection}' was not created by this adapter "
+                f"(expected sparse '{LEXICAL}' and optional cosine '{DENSE}'); a re-index is needed"
+            )
+        return dense.size if dense is not None else None
+
+    def _check_dense(self, dimension: int) -> None:
+        if self._prepared and dimension != self._dense_dimension:
+            raise IndexMismatch(
+                f"dense vector of dimension {dimension}, but Qdrant collection "
+                f"'{self._collection}' is prepared for {_describe(self._dense_dimension)}"
+            )
+
+    @contextlib.asynccontextmanager
+    async def _call(self) -> AsyncIterator[None]:
+        """Bound a client call by the timeout and translate what it raises."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                yield
+        except UnexpectedResponse as exc:
+            if exc.status_code in _REJECTED:
+                raise IndexMismatch(
+                    f"Qdrant rejected a request on collection '{self._collection}' "
+                    f"(HTTP {exc.status_code}): {_server_error(exc)}"
+                ) from exc
+            raise DependencyUnavailable(
+                "qdrant", f"UnexpectedResponse {exc.status_code}", _retry_after(exc.headers)
+            ) from exc
+        except ResourceExhaustedResponse as exc:
+            raise DependencyUnavailable(
+                "qdrant", "ResourceExhaustedResponse", float(exc.retry_after_s)
+            ) from exc
+        except ResponseHandlingException as exc:
+            raise DependencyUnavailable("qdrant", type(exc.source).__name__) from exc
+        except _UNAVAILABLE as exc:
+            raise DependencyUnavailable("qdrant", type(exc).__name__) from exc
+        except ValueError as exc:
+            # Local mode's answer to a request a server would reject with a 4xx.
+            raise IndexMismatch(
+                f"Qdrant rejected a request on collection '{self._collection}': {exc}"
+            ) from exc
+
+
+def _point(item: IndexedChunk) -> models.PointStruct:
+    sparse = item.sparse
+    vector: dict[str, Any] = {
+        LEXICAL: models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
+    }
+    if item.dense is not None:
+        vector[DENSE] = list(item.dense)
+    payload = attrs.asdict(item.chunk)  # tuples become JSON lists
+    return models.PointStruct(id=payload.pop("id"), vector=vector, payload=payload)
+
+
+def _chunk(chunk_id: str, payload: Mapping[str, Any]) -> Chunk:
+    fields = {name: payload[name] for name in _PAYLOAD_FIELDS}
+    return Chunk(id=chunk_id, **{**fields, "heading_path": tuple(fields["heading_path"])})
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _check_id(chunk_id: str) -> None:
+    if not _is_uuid(chunk_id):
+        raise InvalidInput(f"chunk id {chunk_id!r} is not a canonical UUID string")
+
+
+def _describe(dense_dimension: int | None) -> str:
+    if dense_dimension is None:
+        return "no dense vectors (lexical only)"
+    return f"dense vectors of dimension {dense_dimension}"
+
+
+def _server_error(exc: UnexpectedResponse) -> str:
+    """The server's own error text (never the URL or headers), shortened."""
+    try:
+        message = str(exc.structured()["status"]["error"])
+    except (ValueError, KeyError, TypeError):
+        message = exc.reason_phrase
+    return message[:200]
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    try:
+        return float(headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _close_half_open(exc: RuntimeError) -> None:
+    """Close what qdrant-client left open when it found the folder locked.
+
+    It opens the lock file and every collection's SQLite file before trying the
+    lock, and raises without closing them; left to the garbage collector they
+    would leak descriptors and emit ResourceWarning. The half-built client is
+    only reachable as ``self`` in the traceback's frames.
+    """
+    traceback = exc.__traceback__
+    while traceback is not None:
+        candidate = traceback.tb_frame.f_locals.get("self")
+        if isinstance(candidate, AsyncQdrantLocal):
+            for collection in candidate.collections.values():
+                collection.close()
+            if candidate._flock_file is not None:
+                candidate._flock_file.close()
+        traceback = traceback.tb_next

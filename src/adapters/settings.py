@@ -1,0 +1,109 @@
+"""Configuration from environment variables (and a `.env` file when one exists).
+
+The variable names of the original backend are kept (``NEON_API_KEY`` holds a
+PostgreSQL URL; ``OPENAI_MODEL`` names the chat model). Secrets are
+``SecretStr``: their values never appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    app_env: Literal["local", "production"] = Field(
+        "local",
+        description="`production` refuses embedded fallbacks (automatic when SPACE_ID is set).",
+    )
+    space_id: str | None = Field(
+        None, description="Set by Hugging Face Spaces; implies production."
+    )
+    host: str = Field(
+        "127.0.0.1", description="Interface to listen on (the Docker image sets 0.0.0.0)."
+    )
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    data_dir: Path = Field(Path("data"), description="Folder for the embedded index and database.")
+    docs_path: str = Field(
+        "",
+        description="Comma-separated files or folders ingested at start-up (diffed, so cheap when unchanged).",
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    openai_api_key: SecretStr | None = Field(
+        None, description="Enables embeddings and generated answers."
+    )
+    openai_base_url: str | None = Field(None, description="Any OpenAI-compatible server.")
+    openai_chat_model: str = Field(
+        "gpt-4o-mini",
+        validation_alias=AliasChoices("OPENAI_CHAT_MODEL", "OPENAI_MODEL"),
+        description="Chat model (OPENAI_MODEL is accepted too).",
+    )
+    openai_embedding_model: str = Field("text-embedding-3-small", description="Embedding model.")
+
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server URL; unset: embedded index in DATA_DIR; `:memory:` for tests.",
+    )
+    qdrant_api_key: SecretStr | None = Field(None, description="Qdrant Cloud API key.")
+    qdrant_collection_name: str = Field(
+        "documentation", description="Collection holding the chunks."
+    )
+    qdrant_timeout: float = Field(10.0, gt=0, description="Seconds per Qdrant call.")
+
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "NEON_API_KEY"),
+        description="PostgreSQL URL (NEON_API_KEY is accepted too); unset: SQLite in DATA_DIR.",
+    )
+    database_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the database.")
+
+    better_auth_secret: SecretStr | None = Field(None, description="Signs access tokens.")
+    better_auth_url: str | None = Field(
+        None, description="Public URL of the service (token issuer)."
+    )
+    admin_api_key: SecretStr | None = Field(
+        None,
+        description="Bearer key for POST /ingest; unset locally: generated into DATA_DIR/admin-key.",
+    )
+
+    cors_allowed_origins: str = Field("", description="Comma-separated origins allowed by CORS.")
+    cors_origin_regex: str | None = Field(
+        None, description=r"Origins allowed by pattern, e.g. `https://.*\.hf\.space`."
+    )
+
+    @field_validator("openai_base_url", "qdrant_url", "better_auth_url", "cors_origin_regex")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production" or bool(self.space_id)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()]
+
+    @property
+    def docs_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.docs_path.split(",") if p.strip()]
+
+    def missing_for_production(self) -> list[str]:
+        """Names of the variables production needs and does not have (never their values)."""
+        required = {
+            "OPENAI_API_KEY": self.openai_api_key,
+            "QDRANT_URL": self.qdrant_url,
+            "NEON_API_KEY (or DATABASE_URL)": self.database_url,
+            "BETTER_AUTH_SECRET": self.better_auth_secret,
+        }
+        return [name for name, value in required.items() if not value]
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot start the service; the message names what is wrong."""

@@ -1,0 +1,198 @@
+"""The `rag-backend` command: serve, ingest, ask, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+
+from adapters.filesystem import read_sources
+from adapters.qdrant_index import IndexLocked
+from adapters.settings import ConfigurationError, Settings
+from entrypoints import logs
+from entrypoints.container import Container, admin_key_path, build_container, plan_adapters
+
+HANDOVER_TIMEOUT = 300.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError names the variable, not its value
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    try:
+        result: int = args.run(settings, args)
+        return result
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag-backend", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument(
+        "--ingest",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="file or folder to ingest at start-up (repeatable; adds to DOCS_PATH)",
+    )
+    serve.add_argument("--host", help="override HOST")
+    serve.add_argument("--port", type=int, help="override PORT")
+    serve.set_defaults(run=_serve)
+
+    ingest = commands.add_parser(
+        "ingest", help="ingest files or folders (diffed against the index)"
+    )
+    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--url", help="running service to hand the work to if the index is busy")
+    ingest.set_defaults(run=_ingest)
+
+    ask = commands.add_parser("ask", help="ask a question and print the answer with its sources")
+    ask.add_argument("question")
+    ask.add_argument("--selected-text", default="")
+    ask.add_argument("--url", help="running service to ask if the index is busy")
+    ask.set_defaults(run=_ask)
+
+    check = commands.add_parser("check-config", help="show which adapters the environment selects")
+    check.set_defaults(run=_check_config)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from entrypoints.http.app import create_app
+
+    updates: dict[str, Any] = {}
+    if args.ingest:
+        updates["docs_path"] = ",".join([settings.docs_path, *args.ingest]).strip(",")
+    if args.host:
+        updates["host"] = args.host
+    if args.port:
+        updates["port"] = args.port
+    settings = settings.model_copy(update=updates)
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=20
+    )
+    return 0
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    for path in args.paths:
+        if not path.exists():
+            print(f"no such file or folder: {path}", file=sys.stderr)
+            return 2
+
+    async def run(container: Container) -> None:
+        report = await container.ingest_paths(list(args.paths), progress=_progress)
+        _print_report(attrs.asdict(report))
+
+    try:
+        asyncio.run(_with_container(settings, run))
+    except IndexLocked:
+        print("the index is in use by a running service; handing the work to it", file=sys.stderr)
+        for path in args.paths:
+            body = {
+                "documents": [{"path": p, "text": t} for p, t in read_sources(path)],
+                "scope": f"{path.resolve().name}/" if path.is_dir() else None,
+            }
+            _print_report(_post(settings, args.url, "/ingest", body, admin=True))
+    return 0
+
+
+def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(container: Container) -> None:
+        turn = await container.chat.ask(args.question, selected_text=args.selected_text)
+        from entrypoints.http.schemas import ChatResponse
+
+        _print_answer(ChatResponse.of(turn.answer, None).model_dump())
+
+    try:
+        asyncio.run(_with_container(settings, run))
+    except IndexLocked:
+        body = {"query": args.question, "selected_text": args.selected_text}
+        _print_answer(_post(settings, args.url, "/chat", body, admin=False))
+    return 0
+
+
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    mode = "production" if settings.production else "local (embedded defaults allowed)"
+    print(f"mode: {mode}")
+    for port, adapter in plan_adapters(settings).items():
+        print(f"{port}: {adapter}")
+    print(
+        f"cors origins: {', '.join(settings.cors_origins) or '(none)'}"
+        + (f"; pattern {settings.cors_origin_regex}" if settings.cors_origin_regex else "")
+    )
+    missing = settings.missing_for_production()
+    if settings.production and missing:
+        print("missing for production: " + ", ".join(missing))
+        return 1
+    print("configuration ok")
+    return 0
+
+
+async def _with_container(settings: Settings, work: Any) -> None:
+    container = await build_container(settings)
+    try:
+        await work(container)
+    finally:
+        await container.aclose()
+
+
+def _post(
+    settings: Settings, url: str | None, path: str, body: dict[str, Any], *, admin: bool
+) -> Any:
+    base = url or f"http://127.0.0.1:{settings.port}"
+    headers = {}
+    if admin:
+        key = (
+            settings.admin_api_key.get_secret_value()
+            if settings.admin_api_key
+            else admin_key_path(settings).read_text().strip()
+        )
+        headers["Authorization"] = f"Bearer {key}"
+    response = httpx.post(base + path, json=body, headers=headers, timeout=HANDOVER_TIMEOUT)
+    if response.status_code >= 400:
+        raise SystemExit(f"{base}{path} answered {response.status_code}: {response.text[:500]}")
+    return response.json()
+
+
+def _progress(done: int, total: int) -> None:
+    if total >= 20 and (done % 10 == 0 or done == total):
+        print(f"  {done}/{total} documents", file=sys.stderr)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items()))
+
+
+def _print_answer(body: dict[str, Any]) -> None:
+    print(body["response"])
+    print()
+    for source in body["sources"]:
+        crumbs = " > ".join(source["heading_path"])
+        print(
+            f"[{source['number']}] {source['title']} — {source['url']}"
+            + (f" ({crumbs})" if crumbs else "")
+        )
+    print(f"\n(mode: {body['mode']}, retrieval: {body['retrieval']})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""The FastAPI application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from adapters.settings import Settings
+from entrypoints.container import Container, build_container, check_production
+from entrypoints.http import errors
+from entrypoints.http.request_id import RequestIdMiddleware
+from entrypoints.http.routes import chat, ingest, status
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+HEALTH_INTERVAL = 15.0
+
+
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    """Build the app. With ``container`` (e.g. ``in_memory_container()``) nothing
+    is built at start-up; otherwise the lifespan builds it from ``settings``."""
+    check_production(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = built = container or await build_container(settings)
+        monitor: asyncio.Task[None] | None = None
+        try:
+            if settings.docs_paths:
+                await _ingest_at_startup(built, settings)
+            await built.health.refresh()
+            monitor = asyncio.create_task(built.health.run(HEALTH_INTERVAL))
+            app.state.started = True
+            yield
+        finally:
+            app.state.draining = True
+            if monitor is not None:
+                monitor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitor
+            if owned:
+                await built.aclose()
+
+    app = FastAPI(
+        title="rag-backend",
+        version=VERSION,
+        description="Grounded, cited answers from a documentation site.",
+        lifespan=lifespan,
+    )
+    app.state.started = False
+    app.state.draining = False
+    errors.install(app)
+    app.include_router(status.router)
+    app.include_router(chat.router)
+    app.include_router(ingest.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=settings.cors_origin_regex,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def _ingest_at_startup(container: Container, settings: Settings) -> None:
+    paths = [p for p in settings.docs_paths if p.exists()]
+    for missing in set(settings.docs_paths) - set(paths):
+        log.warning("DOCS_PATH entry %s does not exist; skipped", missing)
+    report = await container.ingest_paths(paths)
+    log.info(
+        "ingested %s: %d added, %d changed, %d unchanged, %d removed documents; %d chunks written",
+        ", ".join(str(p) for p in paths),
+        report.documents_added,
+        report.documents_changed,
+        report.documents_unchanged,
+        report.documents_removed,
+        report.chunks_written,
+    )

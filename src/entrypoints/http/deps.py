@@ -1,0 +1,36 @@
+"""FastAPI dependency aliases that read from the app's container."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from entrypoints.container import Container
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The admin key, compared in constant time."""
+    if container.admin_key is None:
+        raise HTTPException(403, "ingest over HTTP is disabled: set ADMIN_API_KEY")
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), container.admin_key.encode()):
+        raise HTTPException(401, "admin key required", headers={"WWW-Authenticate": "Bearer"})
+
+
+AdminDep = Annotated[None, Depends(require_admin)]

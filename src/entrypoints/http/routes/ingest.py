@@ -1,0 +1,32 @@
+"""`POST /ingest`: admin-only ingestion of documents sent in the body."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+
+from entrypoints.http.deps import AdminDep, ContainerDep
+from entrypoints.http.schemas import IngestRequest, IngestResponse
+from rag_core.markdown import parse_document
+
+router = APIRouter(tags=["admin"])
+
+
+@router.post("/ingest", response_model=IngestResponse)
+async def ingest(body: IngestRequest, container: ContainerDep, _: AdminDep) -> IngestResponse:
+    """Diff the documents against the index: unchanged ones cost nothing,
+    changed ones are replaced, and with `scope` the missing ones are removed."""
+    started = time.perf_counter()
+    documents = [parse_document(d.path, d.text) for d in body.documents]
+    report = await container.ingestor.ingest(documents, scope=body.scope)
+    return IngestResponse(
+        documents_added=report.documents_added,
+        documents_changed=report.documents_changed,
+        documents_unchanged=report.documents_unchanged,
+        documents_removed=report.documents_removed,
+        chunks_written=report.chunks_written,
+        chunks_deleted=report.chunks_deleted,
+        embedding_calls=report.embedding_calls,
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,63 @@
+"""`/` and the health routes. None of them waits on a dependency: `/health`
+reads the monitor's cached report, `/health/live` does nothing at all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from entrypoints.http.deps import ContainerDep
+from rag_core.health import ComponentHealth, Overall
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/")
+async def root(request: Request) -> dict[str, str]:
+    return {
+        "status": "online",
+        "service": request.app.title,
+        "version": request.app.version,
+    }
+
+
+def _component(c: ComponentHealth) -> dict[str, Any]:
+    return {
+        "status": c.status.value,
+        "critical": c.critical,
+        "detail": c.detail,
+        "latency_ms": c.latency_ms,
+        "error": c.error,
+        "checked_at": c.checked_at.isoformat() if c.checked_at else None,
+        "circuit_state": c.circuit_state,
+    }
+
+
+@router.get("/health")
+async def health(container: ContainerDep) -> JSONResponse:
+    report = container.health.report()
+    body = {
+        "status": report.status.value,
+        "components": {c.name: _component(c) for c in report.components},
+        "retrieval": container.retriever.mode,
+    }
+    return JSONResponse(body, status_code=503 if report.status is Overall.UNHEALTHY else 200)
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/health/ready")
+async def ready(request: Request, container: ContainerDep) -> JSONResponse:
+    state = request.app.state
+    if state.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    if not state.started:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    if container.health.report().status is Overall.UNHEALTHY:
+        return JSONResponse({"status": "unhealthy"}, status_code=503)
+    return JSONResponse({"status": "ready"})

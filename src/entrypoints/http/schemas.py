@@ -1,0 +1,99 @@
+"""Request and response bodies. Field names of the compatible routes are fixed
+by the existing frontend (see api-contract.md); limits are part of the schema."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag_core.answers import Answer, Citation
+
+MAX_QUERY = 4_000
+MAX_SELECTION = 20_000
+MAX_DOCUMENT = 2_000_000
+MAX_DOCUMENTS = 5_000
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY, examples=["What is a ROS 2 topic?"])
+    selected_text: str = Field(
+        "", max_length=MAX_SELECTION, description="Text the reader selected."
+    )
+    session_id: str | None = Field(None, max_length=100)
+
+
+class Source(BaseModel):
+    number: int = Field(description="The [n] that cites this source in the response.")
+    title: str
+    url: str = Field(description="Site route of the page, e.g. /docs/week3/ros2-nodes-topics.")
+    heading_path: list[str]
+    snippet: str
+    score: float
+    document_id: str | None
+    chunk_id: str | None
+
+    @classmethod
+    def of(cls, citation: Citation) -> Source:
+        return cls(
+            number=citation.number,
+            title=citation.title,
+            url=citation.route,
+            heading_path=list(citation.heading_path),
+            snippet=citation.snippet,
+            score=citation.score,
+            document_id=citation.document_id,
+            chunk_id=citation.chunk_id,
+        )
+
+
+class ChatResponse(BaseModel):
+    response: str
+    session_id: str | None
+    sources: list[Source]
+    mode: str = Field(description="generated | extractive | selection")
+    retrieval: str = Field(description="hybrid | lexical | none")
+    degraded: list[str] = Field(description="Dependencies that were unavailable while answering.")
+
+    @classmethod
+    def of(cls, answer: Answer, session_id: str | None) -> ChatResponse:
+        return cls(
+            response=answer.text,
+            session_id=session_id,
+            sources=[Source.of(c) for c in answer.citations],
+            mode=answer.mode.value,
+            retrieval=answer.retrieval,
+            degraded=list(answer.degraded),
+        )
+
+
+class IngestDocument(BaseModel):
+    path: str = Field(
+        min_length=1,
+        max_length=1_000,
+        pattern=r"^[^/\\].*$",
+        description="Relative POSIX path; it is the document id and gives the page route.",
+        examples=["docs/week3/ros2-nodes-topics.md"],
+    )
+    text: str = Field(max_length=MAX_DOCUMENT)
+
+
+class IngestRequest(BaseModel):
+    documents: list[IngestDocument] = Field(max_length=MAX_DOCUMENTS)
+    scope: str | None = Field(
+        None,
+        max_length=1_000,
+        description="Prune stored documents under this path prefix that are not in `documents` "
+        '("" prunes everything else); null prunes nothing.',
+    )
+
+
+class IngestResponse(BaseModel):
+    documents_added: int
+    documents_changed: int
+    documents_unchanged: int
+    documents_removed: int
+    chunks_written: int
+    chunks_deleted: int
+    embedding_calls: int
+    seconds: float

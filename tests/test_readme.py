@@ -1,0 +1,28 @@
+"""The README's library quickstart is executed, so it cannot rot."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_library_quickstart_runs(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "the README has no python example"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "docs", tmp_path / "docs")
+    result = subprocess.run(
+        [sys.executable, "-c", blocks[0]], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^1 .+ /docs", result.stdout, flags=re.M), result.stdout
+
+
+def test_readme_is_a_space_card() -> None:
+    front = (ROOT / "README.md").read_text().split("---\n")[1]
+    assert "sdk: docker" in front and "app_port: 7860" in front
