@@ -118,21 +118,46 @@ class ChatMessage:
 
 
 @attrs.frozen(slots=True)
-class Completion:
-    text: str
+class Usage:
+    """Tokens a model call consumed (0 when the server does not say)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
 
-class ChatModel(Protocol):
-    """A chat-completion model. Optional: without one, answers are extractive."""
+@attrs.frozen(slots=True)
+class Completion:
+    text: str
+    usage: Usage = Usage()
 
-    async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
+
+@attrs.frozen(slots=True)
+class Delta:
+    """A piece of a streamed reply. The last one may carry only ``usage``."""
+
+    text: str
+    usage: Usage | None = None
+
+
+class ChatModel(Protocol):
+    """A chat-completion model. Optional: without one, answers are extractive.
+
+    Both methods raise DependencyUnavailable when the model's server fails, times
+    out or rate-limits beyond the adapter's bounded retries, and InvalidInput
+    when the server refuses the request itself (e.g. the context is too long).
+    """
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Completion:
         """The whole reply."""
         ...
 
-    def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """The reply as text deltas, in order; closing the iterator cancels the call."""
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> AsyncIterator[Delta]:
+        """The reply as deltas, in order. Closing the iterator early (``aclose()``)
+        cancels the upstream call; no generation is left running."""
         ...
 
 
