@@ -17,36 +17,13 @@ import attrs
 from rag_core.answers import Answer, AnswerMode, Citation, Passage
 from rag_core.fusion import idf
 from rag_core.lexical import tokenize
+from rag_core.prose import paragraphs, snippet, truncate
 
 NOTHING_FOUND = "I couldn't find anything about that in the documentation."
-SNIPPET_CHARS = 240
 _RANK_BONUS = 0.25  # breaks near-ties in favour of better-ranked sources
 _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, for passages
 _MIN_WORDS = 4
 
-_FENCE = re.compile(r"^ {0,3}(?:```|~~~)")
-_SKIP_LINE = re.compile(
-    r"^\s*(?:#{1,6}(?:\s|$)|:::|\$ |import\s|export\s|!\[|[-*_=]{3,}\s*$|<[^>]*>\s*$)"
-)
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?")
-_QUOTE = re.compile(r"^\s*(?:>\s?)+")
-_INDENTED = re.compile(r"^(?: {4}|\t)")
-_INLINE = (
-    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""),  # images
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url)
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # [text][ref]
-    (re.compile(r"\[\^[^\]]*\]"), ""),  # footnote references
-    (re.compile(r"<(https?://[^>]+)>"), r"\1"),  # autolinks
-    (re.compile(r"</?[A-Za-z][^>]*>"), ""),  # inline HTML / JSX tags
-    (re.compile(r"\{/\*.*?\*/\}"), ""),  # MDX comments
-    (re.compile(r"(\*\*|~~)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
-    (re.compile(r"(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)"), r"\1"),
-    (re.compile(r"\*(?=\S)(.+?)(?<=\S)\*"), r"\1"),
-    (re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),
-    (re.compile(r"`([^`]+)`"), r"\1"),
-    (re.compile(r"(?:\s+|(?<![\w\]]))\[\d+\]"), ""),  # the source's own [n] markers
-    (re.compile(r"\s+"), " "),
-)
 _BRACKET_NUMBER = re.compile(r"\[\d+\]")
 _SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。؟۔])|(?<=[.!?…。؟۔][\"'”’)]))\s+")
 _ABBREVIATION = re.compile(r"(?:(?i:\b(?:e\.g|i\.e|etc|vs|cf|fig|eq|approx|dr|mr|ms))|\b[A-Z])\.$")
@@ -116,8 +93,8 @@ def compose_extractive(
 def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source]:
     sources = []
     if selection is not None:
-        citation = Citation(0, "Selected text", "", (), _snippet(selection), 1.0, None, None)
-        sources.append(_Source(citation, tuple(_paragraphs(selection))))
+        citation = Citation(0, "Selected text", "", (), snippet(selection), 1.0, None, None)
+        sources.append(_Source(citation, tuple(paragraphs(selection))))
     for passage in sorted(passages, key=lambda p: p.rank):
         chunk = passage.chunk
         citation = Citation(
@@ -125,68 +102,13 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
             title=chunk.title,
             route=chunk.route,
             heading_path=chunk.heading_path,
-            snippet=_snippet(chunk.text),
+            snippet=snippet(chunk.text),
             score=passage.score,
             chunk_id=chunk.id,
             document_id=chunk.document_id,
         )
-        sources.append(_Source(citation, tuple(_paragraphs(chunk.text))))
+        sources.append(_Source(citation, tuple(paragraphs(chunk.text))))
     return sources
-
-
-def _paragraphs(markdown: str) -> Iterator[str]:
-    """The prose paragraphs of Markdown, inline syntax removed; code, tables and headings skipped."""
-    lines: list[str] = []
-    in_fence = False
-    in_indented_code = False
-    previous_blank = True
-    for line in [*_without_front_matter(markdown.splitlines()), ""]:
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            line = ""
-        elif in_fence:
-            continue
-        is_list_item = _LIST_ITEM.match(line) is not None
-        in_indented_code = (
-            bool(line.strip())
-            and not is_list_item
-            and _INDENTED.match(line) is not None
-            and (previous_blank or in_indented_code)
-        )
-        previous_blank = not line.strip()
-        skip = in_indented_code or line.count("|") >= 2 or _SKIP_LINE.match(line) is not None
-        if previous_blank or skip or is_list_item:
-            if lines:
-                yield _clean(" ".join(lines))
-            lines = []
-        if not (previous_blank or skip):
-            lines.append(_LIST_ITEM.sub("", _QUOTE.sub("", line)))
-
-
-def _without_front_matter(lines: list[str]) -> list[str]:
-    if lines and lines[0].strip() == "---":
-        for end, line in enumerate(lines[1:], start=1):
-            if line.strip() in ("---", "..."):
-                return lines[end + 1 :]
-    return lines
-
-
-def _clean(text: str) -> str:
-    for pattern, replacement in _INLINE:
-        text = pattern.sub(replacement, text)
-    return text.strip()
-
-
-def _snippet(markdown: str) -> str:
-    text = " ".join(_paragraphs(markdown)) or " ".join(markdown.split())
-    return _truncate(text, SNIPPET_CHARS)
-
-
-def _truncate(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
 
 
 def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Sentence]:
@@ -258,7 +180,7 @@ def _pick(
         if key in seen or (chosen and used + cost > max_chars):
             continue
         if not chosen and cost > max_chars:
-            sentence = attrs.evolve(sentence, text=_truncate(sentence.text, max_chars - marker))
+            sentence = attrs.evolve(sentence, text=truncate(sentence.text, max_chars - marker))
             cost = len(sentence.text) + marker
         chosen.append(sentence)
         seen.add(key)

@@ -1,13 +1,7 @@
 import pytest
 
-from rag_core.markdown import (
-    Fence,
-    fence_opening,
-    parse_document,
-    parse_front_matter,
-    parse_heading,
-    split_front_matter,
-)
+from rag_core.front_matter import parse_front_matter, split_front_matter
+from rag_core.markdown import Fence, fence_opening, parse_document, parse_heading
 
 
 def test_front_matter_scalars_and_lists() -> None:

@@ -1,0 +1,88 @@
+"""Markdown to prose: the readable sentences of a chunk, without code, tables,
+headings or inline syntax. Used for extractive answers and source snippets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+SNIPPET_CHARS = 240
+
+_FENCE = re.compile(r"^ {0,3}(?:```|~~~)")
+_SKIP_LINE = re.compile(
+    r"^\s*(?:#{1,6}(?:\s|$)|:::|\$ |import\s|export\s|!\[|[-*_=]{3,}\s*$|<[^>]*>\s*$)"
+)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?")
+_QUOTE = re.compile(r"^\s*(?:>\s?)+")
+_INDENTED = re.compile(r"^(?: {4}|\t)")
+_INLINE = (
+    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""),  # images
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url)
+    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # [text][ref]
+    (re.compile(r"\[\^[^\]]*\]"), ""),  # footnote references
+    (re.compile(r"<(https?://[^>]+)>"), r"\1"),  # autolinks
+    (re.compile(r"</?[A-Za-z][^>]*>"), ""),  # inline HTML / JSX tags
+    (re.compile(r"\{/\*.*?\*/\}"), ""),  # MDX comments
+    (re.compile(r"(\*\*|~~)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)"), r"\1"),
+    (re.compile(r"\*(?=\S)(.+?)(?<=\S)\*"), r"\1"),
+    (re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),
+    (re.compile(r"`([^`]+)`"), r"\1"),
+    (re.compile(r"(?:\s+|(?<![\w\]]))\[\d+\]"), ""),  # the source's own [n] markers
+    (re.compile(r"\s+"), " "),
+)
+
+
+def paragraphs(markdown: str) -> Iterator[str]:
+    """The prose paragraphs of Markdown, inline syntax removed; code, tables and headings skipped."""
+    lines: list[str] = []
+    in_fence = False
+    in_indented_code = False
+    previous_blank = True
+    for line in [*_without_front_matter(markdown.splitlines()), ""]:
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            line = ""
+        elif in_fence:
+            continue
+        is_list_item = _LIST_ITEM.match(line) is not None
+        in_indented_code = (
+            bool(line.strip())
+            and not is_list_item
+            and _INDENTED.match(line) is not None
+            and (previous_blank or in_indented_code)
+        )
+        previous_blank = not line.strip()
+        skip = in_indented_code or line.count("|") >= 2 or _SKIP_LINE.match(line) is not None
+        if previous_blank or skip or is_list_item:
+            if lines:
+                yield clean(" ".join(lines))
+            lines = []
+        if not (previous_blank or skip):
+            lines.append(_LIST_ITEM.sub("", _QUOTE.sub("", line)))
+
+
+def _without_front_matter(lines: list[str]) -> list[str]:
+    if lines and lines[0].strip() == "---":
+        for end, line in enumerate(lines[1:], start=1):
+            if line.strip() in ("---", "..."):
+                return lines[end + 1 :]
+    return lines
+
+
+def clean(text: str) -> str:
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def snippet(markdown: str) -> str:
+    text = " ".join(paragraphs(markdown)) or " ".join(markdown.split())
+    return truncate(text, SNIPPET_CHARS)
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
