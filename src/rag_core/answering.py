@@ -1,29 +1,67 @@
-"""Answering a question from the documentation: retrieve, then compose."""
+"""Answering a question from the documentation: retrieve, then compose — with a
+chat model when one is configured and answering, else extractively."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import AsyncIterator, Sequence
 
-from rag_core.answers import Answer
-from rag_core.conversations import Message
-from rag_core.errors import DependencyUnavailable
-from rag_core.extractive import compose_extractive
-from rag_core.ports import ChatModel
-from rag_core.retrieval import Retriever
+import attrs
+
+from rag_core.answers import Answer, AnswerMode, Citation, Passage, Usage
+from rag_core.citations import citation_for, resolve, selection_citation
+from rag_core.conversations import Message, Role
+from rag_core.errors import DependencyUnavailable, InvalidInput
+from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
+from rag_core.extractive import NOTHING_FOUND, compose_extractive
+from rag_core.ports import ChatMessage, ChatModel
+from rag_core.prompting import NumberedSource, PromptBudget, grounded_messages, rewrite_messages
+from rag_core.retrieval import Retrieval, Retriever
+
+log = logging.getLogger(__name__)
+
+REWRITE_MAX_TOKENS = 80
+
+
+@attrs.frozen(slots=True)
+class _Grounding:
+    """What one answer is grounded on: the numbered sources and how they were found."""
+
+    question: str
+    selected_text: str
+    passages: list[Passage]
+    sources: tuple[Citation, ...]
+    texts: tuple[str, ...]
+    retrieval: str
+    degraded: tuple[str, ...]
+    usage: Usage
+
+    @property
+    def numbered(self) -> dict[int, Citation]:
+        return {c.number: c for c in self.sources}
 
 
 class Answerer:
     """Composes a cited answer for one question.
 
-    Without a chat model the answer is extractive (``mode="extractive"``). If
-    retrieval is unavailable and the reader selected text, the answer comes from
-    the selection alone (``mode="selection"``) and ``degraded`` names the index;
-    without a selection the DependencyUnavailable propagates.
+    With a chat model: a follow-up is first rewritten into a standalone query for
+    retrieval, then the model answers from the numbered sources, and its ``[n]``
+    markers are mapped to them (an invented number is dropped). Without a model,
+    or when it is unavailable, the answer is extractive and ``degraded`` says why.
+    If retrieval is unavailable and the reader selected text, the answer comes from
+    the selection alone; without a selection the DependencyUnavailable propagates.
     """
 
-    def __init__(self, retriever: Retriever, chat_model: ChatModel | None = None) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        chat_model: ChatModel | None = None,
+        *,
+        budget: PromptBudget | None = None,
+    ) -> None:
         self._retriever = retriever
         self._chat_model = chat_model
+        self._budget = budget or PromptBudget()
 
     @property
     def retrieval_mode(self) -> str:
@@ -32,22 +70,134 @@ class Answerer:
     async def answer(
         self, question: str, *, selected_text: str = "", history: Sequence[Message] = ()
     ) -> Answer:
+        grounding = await self._ground(question, selected_text, history)
+        if self._chat_model is None or not grounding.sources:
+            return self._extractive(grounding)
         try:
-            passages = await self._retriever.retrieve(question)
+            completion = await self._chat_model.complete(self._messages(grounding, history))
+        except DependencyUnavailable as exc:
+            log.warning("chat model unavailable (%s); answering extractively", exc.reason)
+            return self._extractive(grounding, degraded=(exc.dependency,))
+        return self._generated(grounding, completion.text, completion.usage)
+
+    async def stream(
+        self, question: str, *, selected_text: str = "", history: Sequence[Message] = ()
+    ) -> AsyncIterator[AnswerEvent]:
+        """SourcesFound, then TextDelta(s), then AnswerComplete. A model failure
+        before its first delta falls back to an extractive answer; after it, the
+        DependencyUnavailable propagates (the text so far cannot be unsaid)."""
+        grounding = await self._ground(question, selected_text, history)
+        yield SourcesFound(grounding.sources, grounding.retrieval)
+        if self._chat_model is None or not grounding.sources:
+            answer = self._extractive(grounding)
+            yield TextDelta(answer.text)
+            yield AnswerComplete(answer)
+            return
+        parts: list[str] = []
+        usage = Usage()
+        stream = self._chat_model.stream(self._messages(grounding, history))
+        try:
+            async for delta in stream:
+                if delta.usage is not None:
+                    usage = delta.usage
+                if delta.text:
+                    parts.append(delta.text)
+                    yield TextDelta(delta.text)
+        except DependencyUnavailable as exc:
+            if parts:
+                raise
+            log.warning("chat model unavailable (%s); answering extractively", exc.reason)
+            answer = self._extractive(grounding, degraded=(exc.dependency,))
+            yield TextDelta(answer.text)
+            yield AnswerComplete(answer)
+            return
+        finally:
+            await stream.aclose()  # an early exit (client gone) cancels the upstream call
+        yield AnswerComplete(self._generated(grounding, "".join(parts), usage))
+
+    async def _ground(
+        self, question: str, selected_text: str, history: Sequence[Message]
+    ) -> _Grounding:
+        if not question.strip():
+            raise InvalidInput("the question is empty")
+        query, usage = await self._standalone(question, history)
+        try:
+            found = await self._retriever.search(query)
         except DependencyUnavailable as exc:
             if not selected_text.strip():
                 raise
-            answer = compose_extractive(question, [], selected_text=selected_text)
-            return _with(answer, degraded=(exc.dependency,), retrieval="none")
-        answer = compose_extractive(question, passages, selected_text=selected_text)
-        return _with(answer, retrieval=self._retriever.mode)
+            found = Retrieval([], "none", (exc.dependency,))
+        sources: list[Citation] = []
+        texts: list[str] = []
+        if selected_text.strip():
+            sources.append(selection_citation(selected_text, 1))
+            texts.append(selected_text)
+        for passage in found.passages:
+            sources.append(citation_for(passage, len(sources) + 1))
+            texts.append(passage.chunk.text)
+        return _Grounding(
+            question=question,
+            selected_text=selected_text,
+            passages=found.passages,
+            sources=tuple(sources),
+            texts=tuple(texts),
+            retrieval=found.mode,
+            degraded=found.degraded,
+            usage=usage,
+        )
+
+    async def _standalone(self, question: str, history: Sequence[Message]) -> tuple[str, Usage]:
+        """The retrieval query: a follow-up rewritten by the model when there is
+        history, else the question itself (also when the rewrite fails)."""
+        if self._chat_model is None or not any(m.role is Role.USER for m in history):
+            return question, Usage()
+        try:
+            completion = await self._chat_model.complete(
+                rewrite_messages(question, history), max_tokens=REWRITE_MAX_TOKENS
+            )
+        except DependencyUnavailable:
+            return question, Usage()
+        rewritten = " ".join(completion.text.split())
+        return (rewritten or question), completion.usage
+
+    def _messages(self, grounding: _Grounding, history: Sequence[Message]) -> list[ChatMessage]:
+        numbered = [
+            NumberedSource(c.number, _label(c), text)
+            for c, text in zip(grounding.sources, grounding.texts, strict=True)
+        ]
+        return grounded_messages(
+            grounding.question,
+            numbered,
+            history,
+            has_selection=bool(grounding.selected_text.strip()),
+            budget=self._budget,
+        )
+
+    def _generated(self, grounding: _Grounding, text: str, usage: Usage) -> Answer:
+        cleaned, cited = resolve(text, grounding.numbered)
+        return Answer(
+            text=cleaned or NOTHING_FOUND,
+            mode=AnswerMode.GENERATED,
+            citations=cited,
+            degraded=grounding.degraded,
+            retrieval=grounding.retrieval,
+            usage=grounding.usage + usage,
+        )
+
+    def _extractive(self, grounding: _Grounding, degraded: tuple[str, ...] = ()) -> Answer:
+        answer = compose_extractive(
+            grounding.question, grounding.passages, selected_text=grounding.selected_text
+        )
+        return attrs.evolve(
+            answer,
+            degraded=grounding.degraded + degraded,
+            retrieval=grounding.retrieval,
+            usage=grounding.usage,
+        )
 
 
-def _with(answer: Answer, *, retrieval: str, degraded: tuple[str, ...] = ()) -> Answer:
-    return Answer(
-        text=answer.text,
-        mode=answer.mode,
-        citations=answer.citations,
-        degraded=answer.degraded + degraded,
-        retrieval=retrieval,
-    )
+def _label(citation: Citation) -> str:
+    if citation.chunk_id is None:
+        return citation.title
+    crumbs = " > ".join(dict.fromkeys([citation.title, *citation.heading_path]))
+    return f"{crumbs} ({citation.route})"

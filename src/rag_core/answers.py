@@ -44,6 +44,20 @@ class Citation:
 
 
 @attrs.frozen(slots=True)
+class Usage:
+    """Tokens a model call consumed (0 when the server does not say, or no model ran)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@attrs.frozen(slots=True)
 class Answer:
     """A composed answer.
 
@@ -56,3 +70,4 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     degraded: tuple[str, ...] = ()
     retrieval: str = "lexical"
+    usage: Usage = attrs.field(factory=Usage)

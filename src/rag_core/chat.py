@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import attrs
 
 from rag_core.answering import Answerer
-from rag_core.answers import Answer
+from rag_core.answers import Answer, AnswerMode, Citation
 from rag_core.conversations import Conversation, Message, Role
 from rag_core.errors import Forbidden, NotFound
+from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
 from rag_core.ports import Clock, ConversationStore, IdGenerator
 
 TITLE_CHARS = 60
@@ -58,6 +62,49 @@ class ChatService:
             session.id, self._turn(session.id, question, selected_text, answer)
         )
         return ChatTurn(answer=answer, session_id=session.id)
+
+    async def stream(
+        self,
+        question: str,
+        *,
+        selected_text: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> AsyncIterator[AnswerEvent]:
+        """The answer as events (see rag_core.events); the last one carries the
+        session id. If the consumer stops early (a client that disconnects), the
+        text answered so far is still stored for a signed-in user."""
+        session = None
+        history: list[Message] = []
+        if user_id is not None:
+            session = await self.session_for(user_id, session_id, question)
+            history = await self._conversations.messages(session.id, limit=self._history_limit)
+        parts: list[str] = []
+        sources: tuple[Citation, ...] = ()
+        final: Answer | None = None
+        try:
+            async for event in self._answerer.stream(
+                question, selected_text=selected_text, history=history
+            ):
+                if isinstance(event, SourcesFound):
+                    sources = event.sources
+                elif isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, AnswerComplete):
+                    final = event.answer
+                    event = AnswerComplete(event.answer, session.id if session else None)
+                yield event
+        finally:
+            if session is not None and (final is not None or parts):
+                answer = final or Answer(
+                    text="".join(parts),
+                    mode=AnswerMode.GENERATED,
+                    citations=sources,
+                    degraded=("interrupted",),
+                )
+                turn = self._turn(session.id, question, selected_text, answer)
+                # Shielded: a cancelled request must not cancel the write of its turn.
+                await asyncio.shield(self._conversations.append(session.id, turn))
 
     async def owned_session(self, user_id: str, session_id: str) -> Conversation:
         """The session if it is the user's; NotFound or Forbidden otherwise."""

@@ -8,13 +8,14 @@ blocks for longer than its adapter's configured timeout.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 import attrs
 
 from rag_core.answers import Passage
+from rag_core.answers import Usage as Usage  # re-exported: part of the ChatModel port
 from rag_core.conversations import Conversation, Message, Role
 from rag_core.documents import IndexedChunk, SparseVector
 
@@ -118,17 +119,9 @@ class ChatMessage:
 
 
 @attrs.frozen(slots=True)
-class Usage:
-    """Tokens a model call consumed (0 when the server does not say)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-@attrs.frozen(slots=True)
 class Completion:
     text: str
-    usage: Usage = Usage()
+    usage: Usage = attrs.field(factory=Usage)
 
 
 @attrs.frozen(slots=True)
@@ -155,8 +148,8 @@ class ChatModel(Protocol):
 
     def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
-    ) -> AsyncIterator[Delta]:
-        """The reply as deltas, in order. Closing the iterator early (``aclose()``)
+    ) -> AsyncGenerator[Delta, None]:
+        """The reply as deltas, in order. Closing the generator early (``aclose()``)
         cancels the upstream call; no generation is left running."""
         ...
 

@@ -12,6 +12,17 @@ from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import Embedder, SearchQuery, SparseEncoder, VectorIndex
 
 
+@attrs.frozen(slots=True)
+class Retrieval:
+    """Passages and how they were found: ``mode`` is "hybrid" or "lexical";
+    ``degraded`` names the embedder's dependency when it failed and the search
+    fell back to lexical."""
+
+    passages: list[Passage]
+    mode: str
+    degraded: tuple[str, ...] = ()
+
+
 class Retriever:
     """Searches the index with a sparse query vector, plus a dense one when an
     embedder is set (the index fuses both), then caps passages per document.
@@ -52,13 +63,25 @@ class Retriever:
         limit: int | None = None,
         filters: Mapping[str, str] | None = None,
     ) -> list[Passage]:
+        """The passages of :meth:`search`; raises if the embedder fails."""
+        return (await self.search(query, limit=limit, filters=filters, fallback=False)).passages
+
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        filters: Mapping[str, str] | None = None,
+        fallback: bool = True,
+    ) -> Retrieval:
         """The best passages for ``query``, best first, ranks from 1, at most ``limit``.
 
         ``filters`` match payload fields exactly (``document_id``, ``section``).
         Raises InvalidInput for a blank query or a limit below 1; a query with
         no usable terms and no embedder gives ``[]``. Raises DependencyUnavailable
-        when the embedder or the index fails (the embedder also when it returns
-        other than one vector).
+        when the index fails; when the embedder fails (or returns other than one
+        vector), falls back to lexical search and says so in ``degraded`` —
+        unless ``fallback`` is False, then it raises.
         """
         if not query.strip():
             raise InvalidInput("the query is empty")
@@ -66,16 +89,24 @@ class Retriever:
         if wanted < 1:
             raise InvalidInput(f"limit must be at least 1, got {wanted}")
         sparse = self._encoder.encode_query(query)
-        dense = await self._embed(query)
+        mode = self.mode
+        degraded: tuple[str, ...] = ()
+        try:
+            dense = await self._embed(query)
+        except DependencyUnavailable as exc:
+            if not fallback:
+                raise
+            dense, mode, degraded = None, "lexical", (exc.dependency,)
         if not sparse.indices and dense is None:
-            return []
+            return Retrieval([], mode, degraded)
         search = SearchQuery(
             sparse=sparse,
             dense=dense,
             limit=max(self._candidates, wanted),
             filters=dict(filters or {}),
         )
-        return _diversify(await self._index.search(search), wanted, self._max_per_document)
+        passages = _diversify(await self._index.search(search), wanted, self._max_per_document)
+        return Retrieval(passages, mode, degraded)
 
     async def _embed(self, query: str) -> tuple[float, ...] | None:
         if self._embedder is None:
