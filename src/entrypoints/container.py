@@ -43,6 +43,7 @@ class Container:
     conversations: ConversationStore
     ingestor: Ingestor
     retriever: Retriever
+    answerer: Answerer
     chat: ChatService
     health: HealthMonitor
     admin_key: str | None
@@ -182,7 +183,8 @@ async def assemble(
     ingestor = Ingestor(index, encoder, Chunker())
     await index.prepare(None)
     retriever = Retriever(index, encoder)
-    chat = ChatService(Answerer(retriever), conversations, clock, UuidGenerator())
+    answerer = Answerer(retriever)
+    chat = ChatService(answerer, conversations, clock, UuidGenerator())
     health = HealthMonitor(
         [
             ProbeSpec("vector_index", index.probe, critical=True, detail=plan["vector_index"]),
@@ -201,6 +203,7 @@ async def assemble(
         conversations=conversations,
         ingestor=ingestor,
         retriever=retriever,
+        answerer=answerer,
         chat=chat,
         health=health,
         admin_key=admin_key,

@@ -4,7 +4,7 @@ chat model when one is configured and answering, else extractively."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import attrs
 
@@ -82,7 +82,7 @@ class Answerer:
 
     async def stream(
         self, question: str, *, selected_text: str = "", history: Sequence[Message] = ()
-    ) -> AsyncIterator[AnswerEvent]:
+    ) -> AsyncGenerator[AnswerEvent, None]:
         """SourcesFound, then TextDelta(s), then AnswerComplete. A model failure
         before its first delta falls back to an extractive answer; after it, the
         DependencyUnavailable propagates (the text so far cannot be unsaid)."""

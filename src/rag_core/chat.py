@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import attrs
 
@@ -70,7 +70,7 @@ class ChatService:
         selected_text: str = "",
         session_id: str | None = None,
         user_id: str | None = None,
-    ) -> AsyncIterator[AnswerEvent]:
+    ) -> AsyncGenerator[AnswerEvent, None]:
         """The answer as events (see rag_core.events); the last one carries the
         session id. If the consumer stops early (a client that disconnects), the
         text answered so far is still stored for a signed-in user."""

@@ -14,7 +14,7 @@ from adapters.settings import Settings
 from entrypoints.container import Container, build_container, check_production
 from entrypoints.http import errors
 from entrypoints.http.request_id import RequestIdMiddleware
-from entrypoints.http.routes import chat, ingest, status
+from entrypoints.http.routes import chat, ingest, openai_compat, status, stream
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     errors.install(app)
     app.include_router(status.router)
     app.include_router(chat.router)
+    app.include_router(stream.router)
+    app.include_router(openai_compat.router)
     app.include_router(ingest.router)
     app.add_middleware(
         CORSMiddleware,

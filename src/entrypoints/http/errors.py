@@ -31,12 +31,22 @@ _STATUS: list[tuple[type[RagError], int]] = [
 ]
 
 
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a domain error (500 for anything unmapped)."""
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+
+
+def retry_after(exc: DependencyUnavailable) -> str:
+    """Seconds to wait, as the Retry-After header wants them (5 when unknown)."""
+    retry = exc.retry_after if exc.retry_after is not None else 5.0
+    return str(max(1, math.ceil(retry)))
+
+
 async def rag_error(request: Request, exc: Exception) -> JSONResponse:
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, DependencyUnavailable):
-        retry = exc.retry_after if exc.retry_after is not None else 5.0
-        headers["Retry-After"] = str(max(1, math.ceil(retry)))
+        headers["Retry-After"] = retry_after(exc)
         log.warning("dependency unavailable: %s (%s)", exc.dependency, exc.reason)
     if status == 500:
         log.error("unmapped domain error %s", type(exc).__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from entrypoints.http.sources import source_json
 from rag_core.answers import Answer, Citation
 
 MAX_QUERY = 4_000
@@ -35,16 +36,7 @@ class Source(BaseModel):
 
     @classmethod
     def of(cls, citation: Citation) -> Source:
-        return cls(
-            number=citation.number,
-            title=citation.title,
-            url=citation.route,
-            heading_path=list(citation.heading_path),
-            snippet=citation.snippet,
-            score=citation.score,
-            document_id=citation.document_id,
-            chunk_id=citation.chunk_id,
-        )
+        return cls(**source_json(citation))
 
 
 class ChatResponse(BaseModel):

@@ -1,0 +1,82 @@
+"""`POST /chat/stream`: the /chat request answered as Server-Sent Events.
+
+Events: ``sources`` (every numbered source), ``delta`` (text pieces), ``citations``
+(the sources actually cited), ``final`` (session id, mode, retrieval, usage,
+degraded), then ``done``. A failure after the stream has started arrives as an
+``error`` event. A client that disconnects cancels the generation upstream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from entrypoints.http.deps import ContainerDep
+from entrypoints.http.schemas import ChatRequest
+from entrypoints.http.sources import error_json, source_json, usage_json
+from rag_core.errors import RagError
+from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
+
+router = APIRouter(tags=["chat"])
+
+HEARTBEAT_SECONDS = 15
+
+
+@router.post(
+    "/chat/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+)
+async def chat_stream(body: ChatRequest, container: ContainerDep) -> EventSourceResponse:
+    events = container.chat.stream(
+        body.query, selected_text=body.selected_text, session_id=body.session_id
+    )
+    # Errors before the first event (bad session, index down) are plain HTTP errors.
+    first = await anext(events)
+    return EventSourceResponse(_serialise(first, events), ping=HEARTBEAT_SECONDS)
+
+
+def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(event=name, data=json.dumps(data, ensure_ascii=False))
+
+
+async def _serialise(
+    first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None]
+) -> AsyncIterator[ServerSentEvent]:
+    try:
+        yield _view(first)
+        async for event in rest:
+            if isinstance(event, AnswerComplete):
+                answer = event.answer
+                yield _event("citations", {"citations": [source_json(c) for c in answer.citations]})
+                yield _event(
+                    "final",
+                    {
+                        "session_id": event.session_id,
+                        "response": answer.text,
+                        "mode": answer.mode.value,
+                        "retrieval": answer.retrieval,
+                        "degraded": list(answer.degraded),
+                        "usage": usage_json(answer),
+                    },
+                )
+            else:
+                yield _view(event)
+        yield _event("done", {})
+    except RagError as exc:
+        yield _event("error", error_json(exc))
+    finally:
+        await rest.aclose()
+
+
+def _view(event: AnswerEvent) -> ServerSentEvent:
+    if isinstance(event, SourcesFound):
+        sources = [source_json(c) for c in event.sources]
+        return _event("sources", {"sources": sources, "retrieval": event.retrieval})
+    if isinstance(event, TextDelta):
+        return _event("delta", {"text": event.text})
+    raise TypeError(f"unexpected event {type(event).__name__}")
