@@ -53,7 +53,7 @@ def test_check_config_names_adapters_and_never_secrets(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "conversation_store: postgresql" in result.stdout
+    assert "database: postgresql" in result.stdout
     assert "vector_index: qdrant local mode" in result.stdout
     assert SECRET not in result.stdout + result.stderr
 

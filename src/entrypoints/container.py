@@ -11,27 +11,55 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
+from pydantic import SecretStr
+from sqlalchemy import Engine
 
 from adapters.filesystem import read_documents
+from adapters.memory.accounts import InMemoryAccountStore
+from adapters.memory.content_cache import InMemoryContentCache
 from adapters.memory.conversations import InMemoryConversationStore
 from adapters.memory.index import InMemoryIndex
+from adapters.passwords import DEFAULT_COST, BcryptHasher
 from adapters.qdrant_index import QdrantIndex
 from adapters.settings import ConfigurationError, Settings
+from adapters.sql.accounts import SqlAccountStore
+from adapters.sql.content_cache import SqlContentCache
 from adapters.sql.conversations import SqlConversationStore
 from adapters.sql.engine import create_engine_for, prepare_schema
 from adapters.system import SystemClock, UuidGenerator
+from adapters.tokens import JwtAuthenticator
+from rag_core.accounts import AccountService, AccountStore
 from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.chunking import Chunker
+from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
 from rag_core.lexical import LexicalEncoder
 from rag_core.monitoring import HealthMonitor, ProbeSpec
-from rag_core.ports import ConversationStore, VectorIndex
+from rag_core.ports import ChatModel, ConversationStore, Embedder, VectorIndex
 from rag_core.retrieval import Retriever
+from rag_core.transforms import ContentCache, ContentTransformer
 
 log = logging.getLogger(__name__)
 
 Closer = Callable[[], Awaitable[None]]
+
+
+@attrs.define
+class Adapters:
+    """The outside-world side of a container, before the use cases are wired."""
+
+    index: VectorIndex
+    conversations: ConversationStore
+    accounts: AccountStore
+    cache: ContentCache
+    auth_secret: str
+    admin_key: str | None
+    plan: dict[str, str]
+    embedder: Embedder | None = None
+    chat_model: ChatModel | None = None
+    password_cost: int = DEFAULT_COST
+    closers: list[Closer] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -45,6 +73,9 @@ class Container:
     retriever: Retriever
     answerer: Answerer
     chat: ChatService
+    history: HistoryService
+    accounts: AccountService
+    transforms: ContentTransformer
     health: HealthMonitor
     admin_key: str | None
     adapters: dict[str, str]
@@ -103,13 +134,13 @@ def plan_adapters(settings: Settings) -> dict[str, str]:
     openai = "openai" if settings.openai_api_key else None
     return {
         "vector_index": index,
-        "conversation_store": database,
+        "database": database,
         "embedder": f"{openai} {settings.openai_embedding_model}"
         if openai
         else "none (lexical retrieval)",
         "chat_model": f"{openai} {settings.openai_chat_model}"
         if openai
-        else "none (extractive answers)",
+        else "none (extractive answers; transforms unavailable)",
     }
 
 
@@ -122,10 +153,31 @@ async def build_container(settings: Settings) -> Container:
             if "local" in adapter or "sqlite" in adapter or adapter.startswith("none"):
                 log.info("embedded default for %s: %s", port, adapter)
     closers: list[Closer] = []
-    index = _build_index(settings)
-    closers.append(index.close)
-    conversations = await _build_store(settings, closers)
-    return await assemble(settings, index, conversations, plan, closers, _admin_key(settings))
+    try:
+        index = _build_index(settings)
+        closers.append(index.close)
+        engine, dependency = _build_engine(settings)
+
+        async def dispose() -> None:
+            await asyncio.to_thread(engine.dispose)
+
+        closers.append(dispose)
+        await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
+        adapters = Adapters(
+            index=index,
+            conversations=SqlConversationStore(engine, dependency=dependency),
+            accounts=SqlAccountStore(engine, dependency=dependency),
+            cache=SqlContentCache(engine, dependency=dependency),
+            auth_secret=_secret(settings, settings.better_auth_secret, "auth-secret"),
+            admin_key=_secret(settings, settings.admin_api_key, "admin-key") or None,
+            plan=plan,
+            closers=closers,
+        )
+        return await assemble(settings, adapters)
+    except BaseException:
+        for close in reversed(closers):
+            await close()
+        raise
 
 
 def _build_index(settings: Settings) -> QdrantIndex:
@@ -138,61 +190,68 @@ def _build_index(settings: Settings) -> QdrantIndex:
     return QdrantIndex.local(settings.data_dir / "qdrant", collection)
 
 
-async def _build_store(settings: Settings, closers: list[Closer]) -> SqlConversationStore:
+def _build_engine(settings: Settings) -> tuple[Engine, str]:
     if settings.database_url:
-        url = settings.database_url.get_secret_value()
-        dependency = "postgres"
+        url, dependency = settings.database_url.get_secret_value(), "postgres"
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{settings.data_dir / 'rag.db'}"
-        dependency = "sqlite"
-    engine = create_engine_for(url, connect_timeout=settings.database_timeout)
-
-    async def dispose() -> None:
-        await asyncio.to_thread(engine.dispose)
-
-    closers.append(dispose)
-    await asyncio.to_thread(prepare_schema, engine)
-    return SqlConversationStore(engine, dependency=dependency)
+        url, dependency = f"sqlite:///{settings.data_dir / 'rag.db'}", "sqlite"
+    return create_engine_for(url, connect_timeout=settings.database_timeout), dependency
 
 
-async def in_memory_container(settings: Settings | None = None) -> Container:
+async def in_memory_container(
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    chat_model: ChatModel | None = None,
+    password_cost: int = DEFAULT_COST,
+) -> Container:
     """A fully in-memory container (no files, no sockets): for tests and embedding."""
     settings = settings or Settings(_env_file=None)
-    return await assemble(
-        settings,
-        InMemoryIndex(),
-        InMemoryConversationStore(),
-        {"vector_index": "in-memory", "conversation_store": "in-memory"},
-        [],
-        settings.admin_api_key.get_secret_value() if settings.admin_api_key else None,
+    admin = settings.admin_api_key
+    secret = settings.better_auth_secret
+    adapters = Adapters(
+        index=InMemoryIndex(),
+        conversations=InMemoryConversationStore(),
+        accounts=InMemoryAccountStore(),
+        cache=InMemoryContentCache(),
+        auth_secret=secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+        admin_key=admin.get_secret_value() if admin else None,
+        plan={"vector_index": "in-memory", "database": "in-memory"},
+        embedder=embedder,
+        chat_model=chat_model,
+        password_cost=password_cost,
     )
+    return await assemble(settings, adapters)
 
 
-async def assemble(
-    settings: Settings,
-    index: VectorIndex,
-    conversations: ConversationStore,
-    plan: dict[str, str],
-    closers: list[Closer],
-    admin_key: str | None,
-) -> Container:
+async def assemble(settings: Settings, adapters: Adapters) -> Container:
     """Wire the use cases around already-built adapters."""
-    clock = SystemClock()
+    clock, ids = SystemClock(), UuidGenerator()
+    index, conversations = adapters.index, adapters.conversations
     encoder = LexicalEncoder()
-    ingestor = Ingestor(index, encoder, Chunker())
-    await index.prepare(None)
-    retriever = Retriever(index, encoder)
-    answerer = Answerer(retriever)
-    chat = ChatService(answerer, conversations, clock, UuidGenerator())
+    embedder, chat_model = adapters.embedder, adapters.chat_model
+    ingestor = Ingestor(index, encoder, Chunker(), embedder)
+    await index.prepare(embedder.dimension if embedder else None)
+    retriever = Retriever(index, encoder, embedder)
+    answerer = Answerer(retriever, chat_model)
+    try:
+        authenticator = JwtAuthenticator(adapters.auth_secret, issuer=settings.better_auth_url)
+    except ValueError as exc:  # the message never holds the secret
+        raise ConfigurationError(f"BETTER_AUTH_SECRET: {exc}") from None
+    accounts = AccountService(
+        adapters.accounts, authenticator, BcryptHasher(adapters.password_cost), clock, ids
+    )
+    transforms = ContentTransformer(
+        chat_model, adapters.cache, model_name=settings.openai_chat_model if chat_model else None
+    )
     health = HealthMonitor(
         [
-            ProbeSpec("vector_index", index.probe, critical=True, detail=plan["vector_index"]),
             ProbeSpec(
-                "conversation_store",
-                conversations.probe,
-                critical=False,
-                detail=plan["conversation_store"],
+                "vector_index", index.probe, critical=True, detail=adapters.plan["vector_index"]
+            ),
+            ProbeSpec(
+                "database", conversations.probe, critical=False, detail=adapters.plan["database"]
             ),
         ],
         clock,
@@ -204,30 +263,34 @@ async def assemble(
         ingestor=ingestor,
         retriever=retriever,
         answerer=answerer,
-        chat=chat,
+        chat=ChatService(answerer, conversations, clock, ids),
+        history=HistoryService(conversations),
+        accounts=accounts,
+        transforms=transforms,
         health=health,
-        admin_key=admin_key,
-        adapters=plan,
-        closers=closers,
+        admin_key=adapters.admin_key,
+        adapters=adapters.plan,
+        closers=adapters.closers,
     )
 
 
-def _admin_key(settings: Settings) -> str | None:
-    """ADMIN_API_KEY, or locally a key generated once into DATA_DIR/admin-key (0600)
-    so the CLI on the same machine can hand work to the running service."""
-    if settings.admin_api_key:
-        return settings.admin_api_key.get_secret_value()
+def _secret(settings: Settings, configured: SecretStr | None, filename: str) -> str:
+    """A configured secret, or locally one generated once into DATA_DIR (mode 0600),
+    so it survives restarts and the CLI on the same machine can read it. In
+    production there is no local fallback (an empty string)."""
+    if configured is not None:
+        return configured.get_secret_value()
     if settings.production:
-        return None
-    path = admin_key_path(settings)
+        return ""
+    path = settings.data_dir / filename
     if path.exists():
-        return path.read_text().strip() or None
+        return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
+    generated = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+        handle.write(generated)
+    return generated
 
 
 def admin_key_path(settings: Settings) -> Path:

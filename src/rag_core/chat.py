@@ -10,8 +10,8 @@ import attrs
 from rag_core.answering import Answerer
 from rag_core.answers import Answer, AnswerMode, Citation
 from rag_core.conversations import Conversation, Message, Role
-from rag_core.errors import Forbidden, NotFound
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
+from rag_core.history import HistoryService
 from rag_core.ports import Clock, ConversationStore, IdGenerator
 
 TITLE_CHARS = 60
@@ -43,6 +43,7 @@ class ChatService:
         self._clock = clock
         self._ids = ids
         self._history_limit = history_limit
+        self._history = HistoryService(conversations)
 
     async def ask(
         self,
@@ -106,20 +107,11 @@ class ChatService:
                 # Shielded: a cancelled request must not cancel the write of its turn.
                 await asyncio.shield(self._conversations.append(session.id, turn))
 
-    async def owned_session(self, user_id: str, session_id: str) -> Conversation:
-        """The session if it is the user's; NotFound or Forbidden otherwise."""
-        session = await self._conversations.get_session(session_id)
-        if session is None:
-            raise NotFound(f"no chat session {session_id}")
-        if session.user_id != user_id:
-            raise Forbidden("that chat session belongs to another user")
-        return session
-
     async def session_for(
         self, user_id: str, session_id: str | None, question: str
     ) -> Conversation:
         if session_id:
-            return await self.owned_session(user_id, session_id)
+            return await self._history.owned(user_id, session_id)
         recent = await self._conversations.list_sessions(user_id, limit=1, offset=0)
         if recent and recent[0].is_active:
             return recent[0]

@@ -12,6 +12,10 @@ class InvalidInput(RagError):
     """The caller's input cannot be used (HTTP 400/422)."""
 
 
+class Unauthenticated(RagError):
+    """Missing, invalid, expired or revoked credentials (HTTP 401)."""
+
+
 class NotFound(RagError):
     """The thing asked for does not exist (HTTP 404)."""
 

@@ -100,3 +100,50 @@ chat_messages = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "session_id", "seq"),
 )
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),  # normalised: stripped, casefolded
+    Column("name", String(100), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("proficiency", String(16), nullable=False),
+    Column("email_verified", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+auth_profiles = Table(
+    "auth_profiles",
+    metadata,
+    Column(
+        "user_id",
+        String(ID_LENGTH),
+        ForeignKey("auth_users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("technical_background", Text, nullable=False, default=""),
+    Column("hardware_access", Text, nullable=False, default=""),
+    Column("learning_goals", Text, nullable=False, default=""),
+    Column("preferred_language", Text, nullable=False, default=""),
+    Column("updated_at", UtcDateTime, nullable=True),
+)
+
+# Signed-out tokens (their jti), kept until they would have expired anyway.
+auth_revoked_tokens = Table(
+    "auth_revoked_tokens",
+    metadata,
+    Column("token_id", String(ID_LENGTH), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
+content_cache = Table(
+    "content_cache",
+    metadata,
+    # sha256 hex of the transform's identity (see rag_core.transforms.cache_key).
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

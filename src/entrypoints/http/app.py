@@ -14,7 +14,16 @@ from adapters.settings import Settings
 from entrypoints.container import Container, build_container, check_production
 from entrypoints.http import errors
 from entrypoints.http.request_id import RequestIdMiddleware
-from entrypoints.http.routes import chat, ingest, openai_compat, status, stream
+from entrypoints.http.routes import (
+    auth,
+    chat,
+    ingest,
+    openai_compat,
+    sessions,
+    status,
+    stream,
+    transforms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(chat.router)
     app.include_router(stream.router)
     app.include_router(openai_compat.router)
+    app.include_router(auth.router)
+    app.include_router(sessions.router)
+    app.include_router(transforms.router)
     app.include_router(ingest.router)
     app.add_middleware(
         CORSMiddleware,

@@ -7,6 +7,8 @@ import logging
 import math
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from rag_core.errors import (
@@ -17,11 +19,13 @@ from rag_core.errors import (
     InvalidInput,
     NotFound,
     RagError,
+    Unauthenticated,
 )
 
 log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[RagError], int]] = [
+    (Unauthenticated, 401),
     (InvalidInput, 422),
     (NotFound, 404),
     (Forbidden, 403),
@@ -45,6 +49,8 @@ def retry_after(exc: DependencyUnavailable) -> str:
 async def rag_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, DependencyUnavailable):
         headers["Retry-After"] = retry_after(exc)
         log.warning("dependency unavailable: %s (%s)", exc.dependency, exc.reason)
@@ -54,6 +60,16 @@ async def rag_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the ``input`` echo: inputs may be passwords, or hold
+    lone surrogates that cannot be encoded (which turned a 422 into a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {k: v for k, v in error.items() if k not in ("input", "ctx")} for error in exc.errors()
+    ]
+    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -61,4 +77,5 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RagError, rag_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Exception, unexpected_error)

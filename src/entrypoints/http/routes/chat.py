@@ -5,16 +5,24 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 
 
 @router.post("/chat", response_model=ChatResponse)
-async def chat(body: ChatRequest, container: ContainerDep) -> ChatResponse:
+async def chat(
+    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep
+) -> ChatResponse:
     """Answer from the documentation with numbered sources. Anonymous questions
-    are not stored."""
+    are not stored; a signed-in user's turn goes to the given session (404 if
+    unknown, 403 if another user's), else their latest active one, else a new one.
+    A Bearer token that is present but invalid is a 401."""
     turn = await container.chat.ask(
-        body.query, selected_text=body.selected_text, session_id=body.session_id
+        body.query,
+        selected_text=body.selected_text,
+        session_id=body.session_id,
+        user_id=principal.user_id if principal else None,
     )
     return ChatResponse.of(turn.answer, turn.session_id)

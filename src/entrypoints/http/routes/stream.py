@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest
 from entrypoints.http.sources import error_json, source_json, usage_json
 from rag_core.errors import RagError
@@ -31,9 +32,14 @@ HEARTBEAT_SECONDS = 15
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
 )
-async def chat_stream(body: ChatRequest, container: ContainerDep) -> EventSourceResponse:
+async def chat_stream(
+    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep
+) -> EventSourceResponse:
     events = container.chat.stream(
-        body.query, selected_text=body.selected_text, session_id=body.session_id
+        body.query,
+        selected_text=body.selected_text,
+        session_id=body.session_id,
+        user_id=principal.user_id if principal else None,
     )
     # Errors before the first event (bad session, index down) are plain HTTP errors.
     first = await anext(events)

@@ -1,0 +1,107 @@
+"""Chat history routes (Bearer required). A session belongs to one user: 404 for
+an unknown session, 403 for another user's."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from entrypoints.http.deps import ContainerDep
+from entrypoints.http.routes.auth import PrincipalDep
+from entrypoints.http.sources import source_json
+from rag_core.conversations import Conversation, Message
+from rag_core.history import MAX_TITLE, ExportFormat
+
+router = APIRouter(prefix="/api/chat", tags=["chat history"])
+
+
+class NewSession(BaseModel):
+    title: str | None = Field(None, max_length=MAX_TITLE)
+
+
+class Rename(BaseModel):
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+
+
+def session_json(s: Conversation) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "user_id": s.user_id,
+        "title": s.title,
+        "created_at": s.created_at.isoformat(),
+        "updated_at": s.updated_at.isoformat(),
+        "is_active": s.is_active,
+        "message_count": s.message_count,
+    }
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "session_id": m.session_id,
+        "role": m.role.value,
+        "content": m.content,
+        "selected_text": m.selected_text,
+        "created_at": m.created_at.isoformat(),
+        "sources": [source_json(c) for c in m.sources],
+    }
+
+
+@router.get("/sessions")
+async def list_sessions(
+    container: ContainerDep,
+    principal: PrincipalDep,
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=100_000),
+) -> dict[str, Any]:
+    sessions = await container.history.sessions(principal.user_id, limit, offset)
+    return {"sessions": [session_json(s) for s in sessions]}
+
+
+@router.post("/sessions")
+async def create_session(
+    body: NewSession, container: ContainerDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return session_json(await container.history.create(principal.user_id, body.title))
+
+
+@router.get("/sessions/{session_id}")
+async def get_session(
+    session_id: str, container: ContainerDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    session, messages = await container.history.read(principal.user_id, session_id)
+    return {"session": session_json(session), "messages": [message_json(m) for m in messages]}
+
+
+@router.delete("/sessions/{session_id}")
+async def delete_session(
+    session_id: str, container: ContainerDep, principal: PrincipalDep
+) -> dict[str, bool]:
+    await container.history.delete(principal.user_id, session_id)
+    return {"success": True}
+
+
+@router.patch("/sessions/{session_id}/title")
+async def rename_session(
+    session_id: str, body: Rename, container: ContainerDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return session_json(await container.history.rename(principal.user_id, session_id, body.title))
+
+
+@router.get("/sessions/{session_id}/export")
+async def export_session(
+    session_id: str,
+    container: ContainerDep,
+    principal: PrincipalDep,
+    format: Literal["text", "json"] = "text",
+) -> dict[str, str]:
+    content = await container.history.export(principal.user_id, session_id, ExportFormat(format))
+    return {"format": format, "content": content}
+
+
+@router.delete("/history")
+async def delete_history(container: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
+    deleted = await container.history.delete_all(principal.user_id)
+    return {"success": True, "deleted_sessions": deleted}

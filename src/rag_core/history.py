@@ -1,0 +1,91 @@
+"""Chat history of a signed-in user: list, read, rename, export and delete
+sessions. Every access checks ownership (NotFound for an unknown session,
+Forbidden for another user's)."""
+
+from __future__ import annotations
+
+import enum
+import json
+
+from rag_core.conversations import Conversation, Message
+from rag_core.errors import Forbidden, InvalidInput, NotFound
+from rag_core.ports import ConversationStore
+
+MAX_TITLE = 200
+
+
+class ExportFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class HistoryService:
+    def __init__(self, conversations: ConversationStore) -> None:
+        self._conversations = conversations
+
+    async def owned(self, user_id: str, session_id: str) -> Conversation:
+        session = await self._conversations.get_session(session_id)
+        if session is None:
+            raise NotFound(f"no chat session {session_id}")
+        if session.user_id != user_id:
+            raise Forbidden("that chat session belongs to another user")
+        return session
+
+    async def sessions(self, user_id: str, limit: int, offset: int) -> list[Conversation]:
+        return await self._conversations.list_sessions(user_id, limit=limit, offset=offset)
+
+    async def create(self, user_id: str, title: str | None) -> Conversation:
+        return await self._conversations.create_session(user_id, _title(title or "New chat"))
+
+    async def read(self, user_id: str, session_id: str) -> tuple[Conversation, list[Message]]:
+        session = await self.owned(user_id, session_id)
+        return session, await self._conversations.messages(session.id)
+
+    async def rename(self, user_id: str, session_id: str, title: str) -> Conversation:
+        await self.owned(user_id, session_id)
+        return await self._conversations.rename(session_id, _title(title))
+
+    async def delete(self, user_id: str, session_id: str) -> None:
+        await self.owned(user_id, session_id)
+        await self._conversations.delete_session(session_id)
+
+    async def delete_all(self, user_id: str) -> int:
+        return await self._conversations.delete_user_history(user_id)
+
+    async def export(self, user_id: str, session_id: str, fmt: ExportFormat) -> str:
+        session, messages = await self.read(user_id, session_id)
+        if fmt is ExportFormat.JSON:
+            return json.dumps(
+                {
+                    "session": {"id": session.id, "title": session.title},
+                    "messages": [
+                        {
+                            "role": m.role.value,
+                            "content": m.content,
+                            "selected_text": m.selected_text,
+                            "created_at": m.created_at.isoformat(),
+                            "sources": [
+                                {"number": c.number, "title": c.title, "url": c.route}
+                                for c in m.sources
+                            ],
+                        }
+                        for m in messages
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        lines = [f"# {session.title}", ""]
+        for m in messages:
+            lines.append(f"[{m.created_at:%Y-%m-%d %H:%M}] {m.role.value}: {m.content}")
+            lines.extend(f"    [{c.number}] {c.title} {c.route}".rstrip() for c in m.sources)
+        return "\n".join(lines) + "\n"
+
+
+def _title(title: str) -> str:
+    cleaned = " ".join(title.split())
+    if not cleaned:
+        raise InvalidInput("the title is empty")
+    if len(cleaned) > MAX_TITLE:
+        raise InvalidInput(f"the title is longer than {MAX_TITLE} characters")
+    return cleaned
