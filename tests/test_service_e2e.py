@@ -3,59 +3,16 @@ with the embedded defaults (Qdrant local mode, SQLite) in a temporary folder."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from service_process import clean_env, cli, free_port, running_service
+
 FIXTURES = Path(__file__).parent / "fixtures" / "docs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    keep = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            (
-                "OPENAI",
-                "QDRANT",
-                "NEON",
-                "DATABASE",
-                "BETTER_AUTH",
-                "SPACE",
-                "APP_ENV",
-                "ADMIN",
-                "DOCS_PATH",
-                "PORT",
-            )
-        )
-    }
-    return {**keep, **extra}
-
-
-def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -66,40 +23,9 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = free_port()
-    env = clean_env(PORT=str(port), DATA_DIR=str(workdir / "data"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "serve", "--ingest", "docs"],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            time.sleep(0.1)
-        else:
-            pytest.fail("service did not become ready in 30 s")
+    env = clean_env(PORT=str(free_port()), DATA_DIR=str(workdir / "data"))
+    with running_service(env, workdir, "--ingest", "docs") as base:
         yield base, env
-    finally:
-        process.terminate()
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        # uvicorn re-raises SIGTERM after a graceful shutdown, so -15 is a clean exit here.
-        assert process.returncode in (0, -15), output
-        assert "Application shutdown complete" in output
 
 
 def test_serves_cited_answers_and_cli_ingest_hands_over_to_it(

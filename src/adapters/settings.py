@@ -45,6 +45,21 @@ class Settings(BaseSettings):
         description="Chat model (OPENAI_MODEL is accepted too).",
     )
     openai_embedding_model: str = Field("text-embedding-3-small", description="Embedding model.")
+    openai_embedding_dimension: int | None = Field(
+        None,
+        ge=1,
+        description="Vector length of the embedding model; known OpenAI models need none, "
+        "others are asked once at start-up when unset.",
+    )
+    openai_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to connect to the model server."
+    )
+    openai_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for each read from the model server."
+    )
+    openai_retries: int = Field(
+        3, ge=1, le=10, description="Tries per model call, the first included."
+    )
 
     qdrant_url: str | None = Field(
         None,
@@ -70,6 +85,31 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = Field(
         None,
         description="Bearer key for POST /ingest; unset locally: generated into DATA_DIR/admin-key.",
+    )
+
+    openai_breaker_threshold: int = Field(
+        3, ge=1, description="Consecutive failures that open the OpenAI circuit."
+    )
+    openai_breaker_recovery: float = Field(
+        30.0, gt=0, description="Seconds the OpenAI circuit stays open before a trial call."
+    )
+    qdrant_breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open the Qdrant circuit."
+    )
+    qdrant_breaker_recovery: float = Field(
+        15.0, gt=0, description="Seconds the Qdrant circuit stays open before a trial call."
+    )
+    database_breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open the database circuit."
+    )
+    database_breaker_recovery: float = Field(
+        15.0, gt=0, description="Seconds the database circuit stays open before a trial call."
+    )
+    breaker_half_open_calls: int = Field(
+        1, ge=1, description="Trial calls a half-open circuit admits at once."
+    )
+    health_interval: float = Field(
+        15.0, gt=0, description="Seconds between background health probes."
     )
 
     cors_allowed_origins: str = Field("", description="Comma-separated origins allowed by CORS.")

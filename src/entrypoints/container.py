@@ -19,8 +19,16 @@ from adapters.memory.accounts import InMemoryAccountStore
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.memory.conversations import InMemoryConversationStore
 from adapters.memory.index import InMemoryIndex
+from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
 from adapters.passwords import DEFAULT_COST, BcryptHasher
 from adapters.qdrant_index import QdrantIndex
+from adapters.resilience import (
+    Breaker,
+    GuardedChatModel,
+    GuardedConversationStore,
+    GuardedEmbedder,
+    GuardedIndex,
+)
 from adapters.settings import ConfigurationError, Settings
 from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.content_cache import SqlContentCache
@@ -32,6 +40,7 @@ from rag_core.accounts import AccountService, AccountStore
 from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.chunking import Chunker
+from rag_core.errors import DependencyUnavailable
 from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
 from rag_core.lexical import LexicalEncoder
@@ -56,6 +65,7 @@ class Adapters:
     auth_secret: str
     admin_key: str | None
     plan: dict[str, str]
+    database: str = "database"
     embedder: Embedder | None = None
     chat_model: ChatModel | None = None
     password_cost: int = DEFAULT_COST
@@ -77,6 +87,7 @@ class Container:
     accounts: AccountService
     transforms: ContentTransformer
     health: HealthMonitor
+    breakers: tuple[Breaker, ...]
     admin_key: str | None
     adapters: dict[str, str]
     closers: list[Closer] = attrs.field(factory=list)
@@ -163,6 +174,7 @@ async def build_container(settings: Settings) -> Container:
 
         closers.append(dispose)
         await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
+        embedder, chat_model = await _build_models(settings, closers)
         adapters = Adapters(
             index=index,
             conversations=SqlConversationStore(engine, dependency=dependency),
@@ -171,6 +183,9 @@ async def build_container(settings: Settings) -> Container:
             auth_secret=_secret(settings, settings.better_auth_secret, "auth-secret"),
             admin_key=_secret(settings, settings.admin_api_key, "admin-key") or None,
             plan=plan,
+            database=dependency,
+            embedder=embedder,
+            chat_model=chat_model,
             closers=closers,
         )
         return await assemble(settings, adapters)
@@ -188,6 +203,35 @@ def _build_index(settings: Settings) -> QdrantIndex:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantIndex.remote(settings.qdrant_url, key, collection, settings.qdrant_timeout)
     return QdrantIndex.local(settings.data_dir / "qdrant", collection)
+
+
+# Vector lengths of OpenAI's embedding models, so start-up needs no request.
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+async def _build_models(
+    settings: Settings, closers: list[Closer]
+) -> tuple[Embedder | None, ChatModel | None]:
+    if settings.openai_api_key is None:
+        return None, None
+    client = build_openai_client(
+        settings.openai_api_key.get_secret_value(),
+        settings.openai_base_url,
+        connect_timeout=settings.openai_connect_timeout,
+        read_timeout=settings.openai_timeout,
+    )
+    closers.append(client.close)
+    retry = RetryPolicy(attempts=settings.openai_retries)
+    model = settings.openai_embedding_model
+    dimension = settings.openai_embedding_dimension or KNOWN_DIMENSIONS.get(model)
+    embedder = OpenAIEmbedder(client, model, retry=retry, dimension=dimension)
+    if dimension is None:
+        await embedder.discover_dimension()
+    return embedder, OpenAIChatModel(client, settings.openai_chat_model, retry=retry)
 
 
 def _build_engine(settings: Settings) -> tuple[Engine, str]:
@@ -228,9 +272,28 @@ async def in_memory_container(
 async def assemble(settings: Settings, adapters: Adapters) -> Container:
     """Wire the use cases around already-built adapters."""
     clock, ids = SystemClock(), UuidGenerator()
-    index, conversations = adapters.index, adapters.conversations
+
+    def breaker(name: str, threshold: int, recovery: float) -> Breaker:
+        return Breaker(
+            name,
+            failure_threshold=threshold,
+            recovery_timeout=recovery,
+            half_open_max_calls=settings.breaker_half_open_calls,
+            counts=_counts,
+            clock=clock.monotonic,
+            now=clock.now,
+        )
+
+    openai = breaker("openai", settings.openai_breaker_threshold, settings.openai_breaker_recovery)
+    qdrant = breaker("qdrant", settings.qdrant_breaker_threshold, settings.qdrant_breaker_recovery)
+    database = breaker(
+        adapters.database, settings.database_breaker_threshold, settings.database_breaker_recovery
+    )
+    index = GuardedIndex(adapters.index, qdrant)
+    conversations = GuardedConversationStore(adapters.conversations, database)
+    embedder = GuardedEmbedder(adapters.embedder, openai) if adapters.embedder else None
+    chat_model = GuardedChatModel(adapters.chat_model, openai) if adapters.chat_model else None
     encoder = LexicalEncoder()
-    embedder, chat_model = adapters.embedder, adapters.chat_model
     ingestor = Ingestor(index, encoder, Chunker(), embedder)
     await index.prepare(embedder.dimension if embedder else None)
     retriever = Retriever(index, encoder, embedder)
@@ -268,10 +331,18 @@ async def assemble(settings: Settings, adapters: Adapters) -> Container:
         accounts=accounts,
         transforms=transforms,
         health=health,
+        breakers=(openai, qdrant, database),
         admin_key=adapters.admin_key,
         adapters=adapters.plan,
         closers=adapters.closers,
     )
+
+
+def _counts(exc: BaseException) -> bool:
+    """What a circuit counts as a failure: an unavailable dependency (connection
+    errors, timeouts, 5xx, and 429 after the adapter's retries), never our own
+    bad input."""
+    return isinstance(exc, DependencyUnavailable)
 
 
 def _secret(settings: Settings, configured: SecretStr | None, filename: str) -> str:

@@ -78,3 +78,26 @@ async def test_monitor_reports_cached_results_and_bounds_each_probe() -> None:
     assert by_name["db"].error == "OperationalError"
     assert report.status is Overall.DEGRADED
     assert monitor.report() == report
+
+
+async def test_an_open_circuit_fails_a_component_whose_probe_passed() -> None:
+    state = {"value": "closed"}
+
+    async def ok() -> None:
+        return None
+
+    monitor = HealthMonitor(
+        [
+            ProbeSpec("index", ok, critical=True, circuit=lambda: state["value"]),
+            ProbeSpec("openai", None, critical=False, circuit=lambda: state["value"]),
+        ],
+        StepClock(),
+    )
+    await monitor.refresh()
+    assert monitor.report().status is Overall.HEALTHY
+    state["value"] = "half_open"
+    assert monitor.report().status is Overall.DEGRADED
+    state["value"] = "open"
+    report = monitor.report()
+    assert report.status is Overall.UNHEALTHY
+    assert {c.name: c.circuit_state for c in report.components} == {"index": "open", "openai": "open"}

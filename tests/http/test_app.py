@@ -157,3 +157,9 @@ async def test_cors_origin_regex() -> None:
         assert ok.headers["access-control-allow-origin"] == "https://me-book.hf.space"
         bad = await c.get("/", headers={"Origin": "https://hf.space.evil.example"})
         assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_circuits_report_each_dependency(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/health/circuits")).json()
+    assert {"openai", "qdrant"} <= set(body)
+    assert body["qdrant"]["state"] == "closed" and body["qdrant"]["failure_count"] == 0

@@ -28,7 +28,6 @@ from entrypoints.http.routes import (
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-HEALTH_INTERVAL = 15.0
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -45,7 +44,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             if settings.docs_paths:
                 await _ingest_at_startup(built, settings)
             await built.health.refresh()
-            monitor = asyncio.create_task(built.health.run(HEALTH_INTERVAL))
+            monitor = asyncio.create_task(built.health.run(settings.health_interval))
             app.state.started = True
             yield
         finally:

@@ -46,6 +46,24 @@ async def health(container: ContainerDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if report.status is Overall.UNHEALTHY else 200)
 
 
+@router.get("/health/circuits")
+async def circuits(container: ContainerDep) -> dict[str, dict[str, Any]]:
+    """One circuit breaker per outside dependency, as this process sees it."""
+    body: dict[str, dict[str, Any]] = {}
+    for breaker in container.breakers:
+        snap = breaker.snapshot()
+        body[snap.name] = {
+            "state": snap.state,
+            "failure_count": snap.failure_count,
+            "failure_threshold": snap.failure_threshold,
+            "recovery_timeout": snap.recovery_timeout,
+            "seconds_until_trial": snap.seconds_until_trial,
+            "last_failure": snap.last_failure,
+            "last_failure_at": snap.last_failure_at.isoformat() if snap.last_failure_at else None,
+        }
+    return body
+
+
 @router.get("/health/live")
 async def live() -> dict[str, str]:
     return {"status": "alive"}

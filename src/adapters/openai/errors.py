@@ -1,0 +1,88 @@
+"""Which OpenAI errors are worth retrying, and what they become in the core's error family."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import openai
+
+from adapters.openai.retry import RetryPolicy, parse_retry_after
+from rag_core.errors import DependencyUnavailable, InvalidInput, RagError
+
+DEPENDENCY = "openai"
+T = TypeVar("T")
+
+# 408 is the server timing the request out: a timeout like any other.
+_TRANSIENT_STATUS = frozenset({408, 429})
+_REFUSED_STATUS = frozenset({400, 413, 422})  # the request itself is unusable
+# Keys and bearer tokens a server might echo back (OpenAI echoes a masked key on 401).
+_SECRET_LIKE = re.compile(r"(sk-|Bearer\s+)[\w\-*.]{4,}", re.IGNORECASE)
+_MESSAGE_LIMIT = 300
+
+
+def is_transient(exc: Exception) -> bool:
+    """Connection errors, timeouts, 408, 429 (but not an exhausted quota) and 5xx;
+    never other 4xx."""
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        if _code(exc) == "insufficient_quota":  # a 429 that waiting does not cure
+            return False
+        return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
+    return False
+
+
+def retry_after(exc: Exception) -> float | None:
+    """The server's hint in seconds (``retry-after-ms`` or ``Retry-After``), if any."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    milliseconds = parse_retry_after(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def translate(exc: openai.OpenAIError, secret: str) -> RagError:
+    """The core's error for an OpenAI error, with no key or URL in its message.
+
+    A request the server refuses (400/413/422) is InvalidInput carrying the
+    server's own explanation (scrubbed of ``secret`` and anything key-like);
+    everything else is DependencyUnavailable naming the error class, with the
+    server's retry hint when it gave one. 401/403/404 say the service is
+    misconfigured (key, permissions, model name): unusable until fixed.
+    """
+    if isinstance(exc, openai.APIStatusError) and exc.status_code in _REFUSED_STATUS:
+        reason = _server_message(exc, secret)
+        return InvalidInput(
+            f"the model server refused the request (HTTP {exc.status_code}): {reason}"
+        )
+    return DependencyUnavailable(DEPENDENCY, type(exc).__name__, retry_after(exc))
+
+
+async def call(
+    policy: RetryPolicy, operation: Callable[[], Awaitable[T]], *, label: str, secret: str
+) -> T:
+    """Run ``operation`` under ``policy``; an OpenAI error left over is translated."""
+    try:
+        return await policy.run(
+            operation, transient=is_transient, retry_after=retry_after, label=label
+        )
+    except openai.OpenAIError as exc:
+        raise translate(exc, secret) from exc
+
+
+def _code(exc: openai.APIStatusError) -> object:
+    return exc.body.get("code") if isinstance(exc.body, dict) else None
+
+
+def _server_message(exc: openai.APIStatusError, secret: str) -> str:
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    text = message if isinstance(message, str) and message else type(exc).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    text = _SECRET_LIKE.sub(lambda match: f"{match.group(1)}***", text)
+    return text[:_MESSAGE_LIMIT]
