@@ -73,9 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from entrypoints.http.app import create_app
+    from entrypoints.server import serve
 
     updates: dict[str, Any] = {}
     if args.ingest:
@@ -86,9 +85,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         updates["port"] = args.port
     settings = settings.model_copy(update=updates)
     app = create_app(settings)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=20
-    )
+    serve(app, settings.host, settings.port)
     return 0
 
 
