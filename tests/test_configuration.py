@@ -43,7 +43,7 @@ def test_space_without_secrets_refuses_to_start_naming_each_variable(tmp_path: P
         assert name in result.stderr
     assert "OPENAI_API_KEY" not in result.stderr  # it was given
     assert SECRET not in result.stdout + result.stderr
-    assert not (tmp_path / "qdrant").exists()  # no embedded fallback was opened
+    assert not (tmp_path / "qdrant-edge").exists()  # no embedded fallback was opened
 
 
 def test_check_config_names_adapters_and_never_secrets(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_check_config_names_adapters_and_never_secrets(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "database: postgresql" in result.stdout
-    assert "vector_index: qdrant local mode" in result.stdout
+    assert "vector_index: qdrant edge (embedded)" in result.stdout
     assert SECRET not in result.stdout + result.stderr
 
 

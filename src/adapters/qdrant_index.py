@@ -23,6 +23,7 @@ from qdrant_client.http.exceptions import (
 )
 from qdrant_client.local.async_qdrant_local import AsyncQdrantLocal
 
+from adapters.index_lock import IndexLocked
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput
@@ -46,14 +47,6 @@ _UNAVAILABLE = (
     OSError,
     TimeoutError,
 )
-
-
-class IndexLocked(DependencyUnavailable):
-    """Another process (or client) holds the local-mode folder; local mode is single-writer."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__("qdrant", f"another process holds the local index folder {path}")
-        self.path = path
 
 
 class QdrantIndex:

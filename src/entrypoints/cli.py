@@ -13,7 +13,7 @@ import attrs
 import httpx
 
 from adapters.filesystem import read_sources
-from adapters.qdrant_index import IndexLocked
+from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
 from entrypoints import logs
 from entrypoints.container import Container, admin_key_path, build_container, plan_adapters

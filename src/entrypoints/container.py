@@ -21,7 +21,6 @@ from adapters.memory.conversations import InMemoryConversationStore
 from adapters.memory.index import InMemoryIndex
 from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
 from adapters.passwords import DEFAULT_COST, BcryptHasher
-from adapters.qdrant_index import QdrantIndex
 from adapters.resilience import (
     Breaker,
     GuardedChatModel,
@@ -40,6 +39,7 @@ from rag_core.accounts import AccountService, AccountStore
 from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.chunking import Chunker
+from rag_core.documents import Document
 from rag_core.errors import DependencyUnavailable
 from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
@@ -66,6 +66,7 @@ class Adapters:
     admin_key: str | None
     plan: dict[str, str]
     database: str = "database"
+    after_deletes: Closer | None = None
     embedder: Embedder | None = None
     chat_model: ChatModel | None = None
     password_cost: int = DEFAULT_COST
@@ -91,6 +92,20 @@ class Container:
     admin_key: str | None
     adapters: dict[str, str]
     closers: list[Closer] = attrs.field(factory=list)
+    after_deletes: Closer | None = None
+
+    async def ingest(
+        self,
+        documents: list[Document],
+        *,
+        scope: str | None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Diff ``documents`` against the index (see Ingestor.ingest)."""
+        report = await self.ingestor.ingest(documents, scope=scope, progress=progress)
+        if report.chunks_deleted and self.after_deletes is not None:
+            await self.after_deletes()
+        return report
 
     async def ingest_paths(
         self, paths: list[Path], progress: Callable[[int, int], None] | None = None
@@ -100,8 +115,7 @@ class Container:
         for path in paths:
             documents = await asyncio.to_thread(read_documents, path)
             scope = f"{path.resolve().name}/" if path.is_dir() else None
-            report = await self.ingestor.ingest(documents, scope=scope, progress=progress)
-            total = _add(total, report)
+            total = _add(total, await self.ingest(documents, scope=scope, progress=progress))
         return total
 
     async def aclose(self) -> None:
@@ -137,7 +151,7 @@ def plan_adapters(settings: Settings) -> dict[str, str]:
         if settings.qdrant_url == ":memory:"
         else f"qdrant server ({settings.qdrant_collection_name})"
         if settings.qdrant_url
-        else f"qdrant local mode in {settings.data_dir / 'qdrant'}"
+        else f"qdrant edge (embedded) in {settings.data_dir / 'qdrant-edge'}"
     )
     database = (
         "postgresql" if settings.database_url else f"sqlite in {settings.data_dir / 'rag.db'}"
@@ -161,11 +175,11 @@ async def build_container(settings: Settings) -> Container:
     plan = plan_adapters(settings)
     if not settings.production:
         for port, adapter in plan.items():
-            if "local" in adapter or "sqlite" in adapter or adapter.startswith("none"):
+            if "embedded" in adapter or "sqlite" in adapter or adapter.startswith("none"):
                 log.info("embedded default for %s: %s", port, adapter)
     closers: list[Closer] = []
     try:
-        index = _build_index(settings)
+        index, after_deletes = _build_index(settings)
         closers.append(index.close)
         engine, dependency = _build_engine(settings)
 
@@ -184,6 +198,7 @@ async def build_container(settings: Settings) -> Container:
             admin_key=_secret(settings, settings.admin_api_key, "admin-key") or None,
             plan=plan,
             database=dependency,
+            after_deletes=after_deletes,
             embedder=embedder,
             chat_model=chat_model,
             closers=closers,
@@ -195,14 +210,29 @@ async def build_container(settings: Settings) -> Container:
         raise
 
 
-def _build_index(settings: Settings) -> QdrantIndex:
+def _build_index(settings: Settings) -> tuple[VectorIndex, Closer | None]:
+    """The index, and what to run after an ingest that deleted chunks (the
+    embedded engine compacts then, so deleted chunks stop counting in IDF).
+
+    The adapters are imported here, not at the top: qdrant-client (with grpc)
+    takes about a second to import, which the embedded default does not need."""
     collection = settings.qdrant_collection_name
-    if settings.qdrant_url == ":memory:":
-        return QdrantIndex.memory(collection)
     if settings.qdrant_url:
+        from adapters.qdrant_index import QdrantIndex
+
+        if settings.qdrant_url == ":memory:":
+            return QdrantIndex.memory(collection), None
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return QdrantIndex.remote(settings.qdrant_url, key, collection, settings.qdrant_timeout)
-    return QdrantIndex.local(settings.data_dir / "qdrant", collection)
+        remote = QdrantIndex.remote(settings.qdrant_url, key, collection, settings.qdrant_timeout)
+        return remote, None
+    from adapters.qdrant_edge import EdgeIndex
+
+    edge = EdgeIndex.open(settings.data_dir / "qdrant-edge", collection)
+
+    async def compact() -> None:
+        await edge.compact()
+
+    return edge, compact
 
 
 # Vector lengths of OpenAI's embedding models, so start-up needs no request.
@@ -335,6 +365,7 @@ async def assemble(settings: Settings, adapters: Adapters) -> Container:
         admin_key=adapters.admin_key,
         adapters=adapters.plan,
         closers=adapters.closers,
+        after_deletes=adapters.after_deletes,
     )
 
 

@@ -20,7 +20,8 @@ import pytest
 from qdrant_client import AsyncQdrantClient, models
 
 from adapters import qdrant_index
-from adapters.qdrant_index import IndexLocked, QdrantIndex
+from adapters.index_lock import IndexLocked
+from adapters.qdrant_index import QdrantIndex
 from rag_core.documents import Chunk, IndexedChunk, SparseVector
 from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput
 from rag_core.ports import SearchQuery

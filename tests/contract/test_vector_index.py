@@ -24,3 +24,10 @@ class TestQdrantMemory(VectorIndexContract):
 class TestQdrantLocal(VectorIndexContract):
     async def make_index(self, tmp_path: Path) -> VectorIndex:
         return QdrantIndex.local(tmp_path / "qdrant", "docs")
+
+
+class TestQdrantEdge(VectorIndexContract):
+    async def make_index(self, tmp_path: Path) -> VectorIndex:
+        from adapters.qdrant_edge import EdgeIndex
+
+        return EdgeIndex.open(tmp_path / "edge", "docs")

@@ -19,7 +19,7 @@ async def ingest(body: IngestRequest, container: ContainerDep, _: AdminDep) -> I
     changed ones are replaced, and with `scope` the missing ones are removed."""
     started = time.perf_counter()
     documents = [parse_document(d.path, d.text) for d in body.documents]
-    report = await container.ingestor.ingest(documents, scope=body.scope)
+    report = await container.ingest(documents, scope=body.scope)
     return IngestResponse(
         documents_added=report.documents_added,
         documents_changed=report.documents_changed,

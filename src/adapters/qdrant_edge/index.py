@@ -1,0 +1,215 @@
+"""The VectorIndex port on Qdrant Edge: Qdrant's Rust engine in-process, on a folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qdrant_edge import CountRequest, EdgeShard, PayloadSchemaType, ScrollRequest, UpdateOperation
+
+from adapters.qdrant_edge import layout, records
+from adapters.qdrant_edge.calls import EngineCalls
+from adapters.qdrant_edge.shard import ShardHolder
+from rag_core.answers import Passage
+from rag_core.documents import IndexedChunk
+from rag_core.errors import DependencyUnavailable, IndexMismatch
+from rag_core.ports import SearchQuery
+
+if TYPE_CHECKING:
+    from qdrant_edge import PointId  # an alias in the stubs only
+
+UPSERT_BATCH = 256
+SCROLL_PAGE = 1000
+
+
+class EdgeIndex:
+    """A :class:`~rag_core.ports.VectorIndex` in a Qdrant Edge shard at ``path/collection``.
+
+    Layout and ``prepare`` rules are QdrantIndex's (see :mod:`adapters.qdrant_edge.layout`):
+    ``prepare(None)`` on a dense shard is allowed (search goes on lexically); any
+    other dimension difference, or a shard this adapter did not lay out, raises
+    IndexMismatch. Keyword payload indexes on ``document_id`` and ``section`` are
+    created by ``prepare``; no HNSW is ever built (exact search, see ``edge_config``).
+
+    One process, one holder: :meth:`open` locks the folder and raises IndexLocked if
+    another process or object holds it. Engine calls run on two threads of their
+    own, one for reads and one for writes, so writes stay in order and searches
+    never wait for a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`).
+
+    Durability: ``upsert`` and ``delete`` return after the write-ahead log has the
+    change and the shard is flushed to disk, so an acknowledged write survives a
+    crash of the process or of the machine. Deleted points still count in the IDF
+    statistics until :meth:`compact` vacuums them.
+
+    Errors: engine failures raise DependencyUnavailable("qdrant", <class name>);
+    requests the shard's layout rejects raise IndexMismatch; a non-canonical UUID
+    chunk id raises InvalidInput. Calls have no timeout: the engine is in-process.
+    """
+
+    def __init__(self, holder: ShardHolder) -> None:
+        self._holder = holder
+        self._calls = EngineCalls(holder.dir)
+        self._prepared = False
+        self._dense_dimension: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, collection: str) -> EdgeIndex:
+        """The index of ``collection`` under ``path``; raises IndexLocked if it is held.
+
+        Cheap: takes the folder lock; the shard is loaded on first use, off the loop.
+        """
+        return cls(ShardHolder.acquire(path, collection))
+
+    @property
+    def path(self) -> Path:
+        """The shard's folder."""
+        return self._holder.dir
+
+    @property
+    def collection(self) -> str:
+        return self._holder.collection
+
+    async def prepare(self, dense_dimension: int | None) -> None:
+        holder = self._holder
+        shard = await self._calls.write(lambda: holder.loaded(create=True, dense=dense_dimension))
+        existing = await self._calls.read(
+            lambda: layout.stored_dense_dimension(holder.dir, holder.collection)
+        )
+        if existing != dense_dimension and dense_dimension is not None:
+            raise IndexMismatch(
+                f"Qdrant Edge collection '{holder.collection}' holds {layout.describe(existing)} "
+                f"but {layout.describe(dense_dimension)} is configured; a re-index is needed "
+                f"(delete {holder.dir} and ingest again)"
+            )
+
+        def index_payload() -> None:
+            indexed = shard.info().payload_schema
+            for field in layout.KEYWORD_FIELDS:
+                if field not in indexed:
+                    shard.update(
+                        UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword)
+                    )
+            shard.flush()
+
+        await self._calls.write(index_payload)
+        self._prepared = True
+        self._dense_dimension = dense_dimension
+
+    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        for item in chunks:
+            records.check_id(item.chunk.id)
+            if item.dense is not None and self._prepared:
+                layout.check_dense(len(item.dense), self._dense_dimension, self.collection)
+        if not chunks:
+            return
+
+        def write() -> None:
+            shard = self._holder.loaded()
+            for start in range(0, len(chunks), UPSERT_BATCH):
+                batch = [records.point(item) for item in chunks[start : start + UPSERT_BATCH]]
+                shard.update(UpdateOperation.upsert_points(batch))
+            shard.flush()
+
+        await self._calls.write(write)
+
+    async def delete(self, chunk_ids: Sequence[str]) -> None:
+        # An id that is not a canonical UUID cannot be stored, so it is unknown: ignored.
+        ids: list[PointId] = [c for c in chunk_ids if records.is_canonical_uuid(c)]
+        if not ids:
+            return
+
+        def write() -> None:
+            shard = self._holder.loaded()
+            shard.update(UpdateOperation.delete_points(ids))
+            shard.flush()
+
+        await self._calls.write(write)
+
+    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
+        shard = await self._ready()
+
+        def scroll() -> dict[str, frozenset[str]]:
+            grouped: dict[str, set[str]] = {}
+            offset: PointId | None = None
+            while True:
+                page, offset = shard.scroll(
+                    ScrollRequest(
+                        offset=offset,
+                        limit=SCROLL_PAGE,
+                        with_payload=["document_id"],
+                        with_vector=False,
+                    )
+                )
+                for record in page:
+                    document_id = str((record.payload or {})["document_id"])
+                    grouped.setdefault(document_id, set()).add(str(record.id))
+                if offset is None:
+                    return {doc: frozenset(ids) for doc, ids in grouped.items()}
+
+        return await self._calls.read(scroll)
+
+    async def search(self, query: SearchQuery) -> list[Passage]:
+        if query.dense is not None and self._prepared:
+            layout.check_dense(len(query.dense), self._dense_dimension, self.collection)
+        if query.limit < 1 or (query.dense is None and not query.sparse.indices):
+            return []
+        shard = await self._ready()
+        request = records.search_request(query)
+
+        def run() -> list[Passage]:
+            hits = shard.query(request)
+            return [
+                records.passage(hit.id, hit.payload, hit.score, rank)
+                for rank, hit in enumerate(hits, start=1)
+            ]
+
+        return await self._calls.read(run)
+
+    async def count(self) -> int:
+        shard = await self._ready()
+        return await self._calls.read(lambda: shard.count(CountRequest(exact=True)))
+
+    async def probe(self) -> None:
+        def check() -> None:
+            shard = self._holder.current
+            if shard is not None:
+                shard.info()
+            elif not self.path.parent.is_dir():
+                raise DependencyUnavailable("qdrant", f"index folder {self.path.parent} is gone")
+
+        await self._calls.read(check)
+
+    async def compact(self) -> bool:
+        """Vacuum deleted points (IDF then counts live chunks only); never builds HNSW.
+
+        Searches wait, on the event loop, until it is done: 0.3 s at 10k chunks x 384,
+        1.4 s at 50k x 1536 after a 20% turnover (measured). Returns whether anything
+        changed (False, instantly, when nothing was deleted). Run it after an ingest.
+        """
+
+        def run() -> bool:
+            shard = self._holder.loaded()
+            changed = shard.optimize()
+            shard.flush()
+            return changed
+
+        return await self._calls.exclusive(run)
+
+    async def close(self) -> None:
+        """Flush and close the shard, then release the folder (idempotent)."""
+        try:
+            await self._calls.write(self._holder.close)
+        except DependencyUnavailable:
+            if not self._holder.closed:
+                raise  # else: closed already, and the threads are gone
+        finally:
+            if self._holder.closed:
+                self._calls.shutdown()
+
+    async def _ready(self) -> EdgeShard:
+        """The loaded shard, loading it (on the writer thread) on first use."""
+        shard = self._holder.current
+        if shard is None:
+            shard = await self._calls.write(self._holder.loaded)
+        return shard
