@@ -100,4 +100,7 @@ async def test_an_open_circuit_fails_a_component_whose_probe_passed() -> None:
     state["value"] = "open"
     report = monitor.report()
     assert report.status is Overall.UNHEALTHY
-    assert {c.name: c.circuit_state for c in report.components} == {"index": "open", "openai": "open"}
+    assert {c.name: c.circuit_state for c in report.components} == {
+        "index": "open",
+        "openai": "open",
+    }
