@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     breaker_half_open_calls: int = Field(
         1, ge=1, description="Trial calls a half-open circuit admits at once."
     )
+    outbox_flush_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between tries to write chat turns kept during a database outage.",
+    )
     health_interval: float = Field(
         15.0, gt=0, description="Seconds between background health probes."
     )

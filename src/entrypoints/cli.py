@@ -16,7 +16,8 @@ from adapters.filesystem import read_sources
 from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
 from entrypoints import logs
-from entrypoints.container import Container, admin_key_path, build_container, plan_adapters
+from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
+from entrypoints.container import Container
 
 HANDOVER_TIMEOUT = 300.0
 

@@ -100,7 +100,16 @@ def create_engine_for(
         raise ValueError("pool_size must be at least 1")
     if parsed.drivername == "sqlite":
         return _sqlite_engine(parsed, busy_timeout_ms=statement_timeout_ms, pool_size=pool_size)
-    connect_args: dict[str, object] = {"connect_timeout": max(1, math.ceil(connect_timeout))}
+    connect_args: dict[str, object] = {
+        "connect_timeout": max(1, math.ceil(connect_timeout)),
+        # A connection that goes silent (a partition, a Neon compute gone) is
+        # noticed by TCP keepalives and tcp_user_timeout instead of hanging forever.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
     if pooled is None:
         pooled = is_transaction_pooled(parsed)
     if statement_timeout_ms > 0 and not pooled:

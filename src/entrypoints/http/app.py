@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from adapters.settings import Settings
-from entrypoints.container import Container, build_container, check_production
+from entrypoints.bootstrap import build_container, check_production
+from entrypoints.container import Container
 from entrypoints.http import errors
 from entrypoints.http.request_id import RequestIdMiddleware
 from entrypoints.http.routes import (
@@ -28,6 +29,7 @@ from entrypoints.http.routes import (
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+FLUSH_ON_SHUTDOWN_SECONDS = 5
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -39,20 +41,23 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         app.state.container = built = container or await build_container(settings)
-        monitor: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
         try:
             if settings.docs_paths:
                 await _ingest_at_startup(built, settings)
             await built.health.refresh()
-            monitor = asyncio.create_task(built.health.run(settings.health_interval))
+            tasks.append(asyncio.create_task(built.health.run(settings.health_interval)))
+            if built.outbox is not None:
+                tasks.append(asyncio.create_task(built.outbox.run(settings.outbox_flush_interval)))
             app.state.started = True
             yield
         finally:
             app.state.draining = True
-            if monitor is not None:
-                monitor.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await monitor
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if built.outbox is not None:
+                await _last_flush(built)
             if owned:
                 await built.aclose()
 
@@ -84,6 +89,17 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+async def _last_flush(container: Container) -> None:
+    """Best effort, bounded: what cannot be written stays in the outbox file for
+    the next start."""
+    assert container.outbox is not None
+    try:
+        async with asyncio.timeout(FLUSH_ON_SHUTDOWN_SECONDS):
+            await container.outbox.flush()
+    except Exception as exc:  # shutting down must not fail on it
+        log.warning("outbox not flushed on shutdown (%s); kept on disk", type(exc).__name__)
 
 
 async def _ingest_at_startup(container: Container, settings: Settings) -> None:

@@ -1,0 +1,263 @@
+"""A ConversationStore decorator that keeps writes durably on local disk while the
+database is unavailable, and writes them to it, in order, once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from pathlib import Path
+from typing import TypeVar
+
+from adapters.outbox.chat_view import ChatView
+from adapters.outbox.ids import PresetIds
+from adapters.outbox.journal import Journal, Kind
+from adapters.outbox.recall import Recall
+from adapters.outbox.replay import replay
+from adapters.system import SystemClock
+from rag_core.conversations import Conversation, Message
+from rag_core.errors import DependencyUnavailable, InvalidInput
+from rag_core.ports import Clock, ConversationStore
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class OutboxConversationStore:
+    """Implements :class:`rag_core.ports.ConversationStore` around ``inner``.
+
+    ``append`` never loses a batch to an outage: when ``inner`` raises
+    DependencyUnavailable, or gives no answer within ``timeout`` seconds (a last-resort
+    deadline on every call to ``inner``), the batch is committed to the SQLite file at
+    ``path`` (WAL, ``synchronous=FULL``) and ``append`` returns normally. While any
+    entry is pending, new batches of every session queue behind it, so the database
+    gets them in the order they were accepted. :meth:`flush` replays entries oldest
+    first and deletes each once written; replays are idempotent (message ids), so a
+    crash between write and delete, or a timed-out write that lands later, cannot
+    duplicate a message. A new instance on the same ``path`` picks up what an earlier
+    process left. Batches are validated before they are queued (InvalidInput, as the
+    adapters do); an entry that fails at replay for another reason than an outage
+    (its session deleted meanwhile) is parked: kept in the file, logged, counted.
+
+    Every other call goes to ``inner``. While entries are pending, reads and writes
+    flush first, so a read never misses a queued turn, and raise
+    DependencyUnavailable when that cannot finish: in an outage this face answers 503,
+    never a partial history. :meth:`chat_view` is the face that keeps chat answering.
+
+    ``session_ids`` must be the generator ``inner`` takes session ids from: with it
+    the chat view can create sessions in an outage. One process per ``path`` is the
+    intended setup (two are safe, replays being idempotent, but unordered).
+    """
+
+    def __init__(
+        self,
+        inner: ConversationStore,
+        path: Path,
+        *,
+        dependency: str,
+        session_ids: PresetIds | None = None,
+        clock: Clock | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self._inner = inner
+        self._dependency = dependency
+        self._ids = session_ids
+        self._clock: Clock = clock or SystemClock()
+        self._timeout = timeout
+        self._journal = Journal(path)
+        # Its own thread: journal writes must not wait behind database calls hung in
+        # the default executor (a black-holed connection blocks its thread for good).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._recall = Recall()
+        entries = self._journal.entries()
+        self._pending = len(entries)
+        self._parked = self._journal.parked()
+        for entry in entries:
+            if entry.kind is Kind.CREATE and entry.session is not None:
+                self._recall.pin(entry.session)
+            elif entry.session is not None:
+                self._recall.saw_sessions([entry.session])
+
+    def pending(self) -> int:
+        """How many entries wait to be written (for health and metrics)."""
+        return self._pending
+
+    def parked(self) -> int:
+        """How many entries failed for another reason than an outage (kept in the file)."""
+        return self._parked
+
+    @property
+    def recall(self) -> Recall:
+        """What is known here of sessions, for the chat view's fallbacks."""
+        return self._recall
+
+    def chat_view(self) -> ChatView:
+        """The face for ChatService: chat goes on during an outage (see ChatView)."""
+        return ChatView(self)
+
+    async def flush(self) -> int:
+        """Write pending entries to ``inner``, oldest first; returns how many were
+        written. Stops at the first DependencyUnavailable. One flush at a time."""
+        async with self._lock:
+            flushed = 0
+            while (entry := await self._in_journal(self._journal.first)) is not None:
+                try:
+                    await replay(entry, self._inner, self._ids, self._call)
+                except DependencyUnavailable as exc:
+                    log.info("outbox flush stopped: %s (%d pending)", exc, self._pending)
+                    return flushed
+                except Exception as exc:
+                    reason = type(exc).__name__
+                    log.error(
+                        "outbox entry %d (%s, session %s) parked after %s; kept in the file",
+                        *(entry.seq, entry.kind.value, entry.session_id, reason),
+                        exc_info=True,
+                    )
+                    self._pending = await self._in_journal(self._journal.park, entry.seq, reason)
+                    self._parked += 1
+                else:
+                    self._pending = await self._in_journal(self._journal.remove, entry.seq)
+                    flushed += 1
+                if entry.kind is Kind.CREATE:
+                    self._recall.unpin(entry.session_id)
+            self._pending = 0  # repairs a count left stale by a cancelled write
+            return flushed
+
+    async def run(self, interval: float = 5.0) -> None:
+        """Flush every ``interval`` seconds while entries are pending, until cancelled."""
+        while True:
+            if self._pending:
+                try:
+                    await self.flush()
+                except Exception:
+                    log.exception("outbox flush failed")
+            await asyncio.sleep(interval)
+
+    async def close(self) -> None:
+        """Close the file (idempotent); pending entries stay in it for the next start."""
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            await self._in_journal(self._journal.close)
+        await asyncio.to_thread(self._executor.shutdown)
+
+    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
+        batch = list(messages)
+        for message in batch:
+            if message.session_id != session_id:
+                raise InvalidInput("a message belongs to another session than the target")
+            if message.created_at.utcoffset() is None:
+                raise InvalidInput("message created_at must be timezone-aware")
+        if not batch:  # nothing to keep; only the session's existence is checked
+            await self._call(self._inner.append(session_id, batch))
+            return
+        if not self._pending:
+            try:
+                await self._call(self._inner.append(session_id, batch))
+            except DependencyUnavailable as exc:
+                log.warning("%s; the turn of session %s goes to the outbox", exc, session_id)
+            else:
+                self._recall.appended(session_id, batch, self._clock.now())
+                return
+        snapshot = self._recall.session(session_id)
+        add = self._journal.add_messages
+        self._pending = await self._in_journal(add, session_id, batch, snapshot)
+        self._recall.appended(session_id, batch, self._clock.now())
+
+    async def create_session(self, user_id: str, title: str) -> Conversation:
+        session = await self._call(self._inner.create_session(user_id, title))
+        self._recall.saw_sessions([session])
+        return session
+
+    async def get_session(self, session_id: str) -> Conversation | None:
+        await self._drained()
+        session = await self._call(self._inner.get_session(session_id))
+        if session is not None:
+            self._recall.saw_sessions([session])
+        return session
+
+    async def list_sessions(self, user_id: str, limit: int, offset: int) -> list[Conversation]:
+        await self._drained()
+        sessions = await self._call(self._inner.list_sessions(user_id, limit, offset))
+        self._recall.saw_sessions(sessions)
+        return sessions
+
+    async def messages(self, session_id: str, limit: int | None = None) -> list[Message]:
+        await self._drained()
+        found = await self._call(self._inner.messages(session_id, limit))
+        if limit != 0:
+            self._recall.saw_messages(session_id, found)
+        return found
+
+    async def rename(self, session_id: str, title: str) -> Conversation:
+        await self._drained()
+        session = await self._call(self._inner.rename(session_id, title))
+        self._recall.renamed(session)
+        return session
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._drained()
+        await self._call(self._inner.delete_session(session_id))
+        self._recall.forget(session_id)
+
+    async def delete_user_history(self, user_id: str) -> int:
+        await self._drained()
+        deleted = await self._call(self._inner.delete_user_history(user_id))
+        self._recall.forget_user(user_id)
+        return deleted
+
+    async def probe(self) -> None:
+        await self._call(self._inner.probe())
+
+    # What the chat view falls back on.
+
+    async def known_messages(self, session_id: str) -> list[Message]:
+        """The session's newest messages seen here, then its pending ones."""
+        known = {m.id: m for m in self._recall.messages(session_id)}
+        if self._pending:
+            for message in await self._in_journal(self._journal.messages_of, session_id):
+                known.setdefault(message.id, message)
+        return list(known.values())
+
+    async def create_locally(
+        self, user_id: str, title: str, cause: DependencyUnavailable
+    ) -> Conversation:
+        """A session created in the outbox, to be created in the database first on
+        replay. Re-raises ``cause`` if no ``session_ids`` were given."""
+        if self._ids is None:
+            raise cause
+        now = self._clock.now().astimezone(UTC)
+        session = Conversation(self._ids.new_id(), user_id, title, now, now)
+        self._pending = await self._in_journal(self._journal.add_session, session)
+        self._recall.pin(session)
+        log.warning("%s; session %s created in the outbox", cause, session.id)
+        return session
+
+    async def _drained(self) -> None:
+        if not self._pending:
+            return
+        # Bounded: a long backlog is not the reader's to wait for. What the flush
+        # wrote before the deadline stays written.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await self.flush()
+        if self._pending:
+            raise DependencyUnavailable(
+                self._dependency, "earlier writes are waiting in the outbox", retry_after=1.0
+            )
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await call
+        except TimeoutError as exc:
+            raise DependencyUnavailable(self._dependency, "timed out") from exc
+
+    async def _in_journal(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

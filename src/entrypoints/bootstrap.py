@@ -1,0 +1,209 @@
+"""Building the production (or embedded-default) container from settings: the
+outside systems are opened here, then :func:`entrypoints.container.assemble`
+wires the use cases around them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
+from adapters.outbox import OutboxConversationStore, PresetIds
+from adapters.resilience import GuardedConversationStore
+from adapters.settings import ConfigurationError, Settings
+from adapters.sql.accounts import SqlAccountStore
+from adapters.sql.content_cache import SqlContentCache
+from adapters.sql.conversations import SqlConversationStore
+from adapters.sql.engine import create_engine_for, prepare_schema
+from adapters.system import SystemClock, UuidGenerator
+from entrypoints.breakers import make_breakers
+from entrypoints.container import Adapters, Closer, Container, assemble
+from rag_core.ports import ChatModel, Embedder, VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+def check_production(settings: Settings) -> None:
+    """Production refuses embedded fallbacks: one error naming every missing variable."""
+    if settings.production:
+        missing = settings.missing_for_production()
+        if missing:
+            raise ConfigurationError(
+                "production mode (APP_ENV=production or SPACE_ID set) needs: " + ", ".join(missing)
+            )
+    if "*" in settings.cors_origins:
+        raise ConfigurationError(
+            "CORS_ALLOWED_ORIGINS=* cannot be combined with credentials; list the origins"
+        )
+
+
+def plan_adapters(settings: Settings) -> dict[str, str]:
+    """Which adapter serves each port, without building anything (for `check-config`)."""
+    index = (
+        "qdrant in-memory"
+        if settings.qdrant_url == ":memory:"
+        else f"qdrant server ({settings.qdrant_collection_name})"
+        if settings.qdrant_url
+        else f"qdrant edge (embedded) in {settings.data_dir / 'qdrant-edge'}"
+    )
+    database = (
+        "postgresql" if settings.database_url else f"sqlite in {settings.data_dir / 'rag.db'}"
+    )
+    openai = "openai" if settings.openai_api_key else None
+    return {
+        "vector_index": index,
+        "database": database,
+        "embedder": f"{openai} {settings.openai_embedding_model}"
+        if openai
+        else "none (lexical retrieval)",
+        "chat_model": f"{openai} {settings.openai_chat_model}"
+        if openai
+        else "none (extractive answers; transforms unavailable)",
+    }
+
+
+async def build_container(settings: Settings) -> Container:
+    """Build the production or embedded-default container from settings."""
+    check_production(settings)
+    plan = plan_adapters(settings)
+    if not settings.production:
+        for port, adapter in plan.items():
+            if "embedded" in adapter or "sqlite" in adapter or adapter.startswith("none"):
+                log.info("embedded default for %s: %s", port, adapter)
+    closers: list[Closer] = []
+    try:
+        index, after_deletes = _build_index(settings)
+        closers.append(index.close)
+        engine, dependency = _build_engine(settings)
+
+        async def dispose() -> None:
+            await asyncio.to_thread(engine.dispose)
+
+        closers.append(dispose)
+        await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
+        embedder, chat_model = await _build_models(settings, closers)
+        breakers = make_breakers(settings, SystemClock(), dependency)
+        session_ids = PresetIds(UuidGenerator())
+        sql = SqlConversationStore(engine, ids=session_ids, dependency=dependency)
+        outbox = OutboxConversationStore(
+            GuardedConversationStore(sql, breakers.database),
+            settings.data_dir / "outbox.db",
+            dependency=dependency,
+            session_ids=session_ids,
+            timeout=settings.database_timeout,
+        )
+        closers.append(outbox.close)  # closers run in reverse: the outbox closes before the engine
+        adapters = Adapters(
+            index=index,
+            conversations=outbox,
+            chat_conversations=outbox.chat_view(),
+            outbox=outbox,
+            breakers=breakers,
+            accounts=SqlAccountStore(engine, dependency=dependency),
+            cache=SqlContentCache(engine, dependency=dependency),
+            auth_secret=_secret(settings, settings.better_auth_secret, "auth-secret"),
+            admin_key=_secret(settings, settings.admin_api_key, "admin-key") or None,
+            plan=plan,
+            database=dependency,
+            after_deletes=after_deletes,
+            embedder=embedder,
+            chat_model=chat_model,
+            closers=closers,
+        )
+        return await assemble(settings, adapters)
+    except BaseException:
+        for close in reversed(closers):
+            await close()
+        raise
+
+
+def _build_index(settings: Settings) -> tuple[VectorIndex, Closer | None]:
+    """The index, and what to run after an ingest that deleted chunks (the
+    embedded engine compacts then, so deleted chunks stop counting in IDF).
+
+    The adapters are imported here, not at the top: qdrant-client (with grpc)
+    takes about a second to import, which the embedded default does not need."""
+    collection = settings.qdrant_collection_name
+    if settings.qdrant_url:
+        from adapters.qdrant_index import QdrantIndex
+
+        if settings.qdrant_url == ":memory:":
+            return QdrantIndex.memory(collection), None
+        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        remote = QdrantIndex.remote(settings.qdrant_url, key, collection, settings.qdrant_timeout)
+        return remote, None
+    from adapters.qdrant_edge import EdgeIndex
+
+    edge = EdgeIndex.open(settings.data_dir / "qdrant-edge", collection)
+
+    async def compact() -> None:
+        await edge.compact()
+
+    return edge, compact
+
+
+# Vector lengths of OpenAI's embedding models, so start-up needs no request.
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+async def _build_models(
+    settings: Settings, closers: list[Closer]
+) -> tuple[Embedder | None, ChatModel | None]:
+    if settings.openai_api_key is None:
+        return None, None
+    client = build_openai_client(
+        settings.openai_api_key.get_secret_value(),
+        settings.openai_base_url,
+        connect_timeout=settings.openai_connect_timeout,
+        read_timeout=settings.openai_timeout,
+    )
+    closers.append(client.close)
+    retry = RetryPolicy(attempts=settings.openai_retries)
+    model = settings.openai_embedding_model
+    dimension = settings.openai_embedding_dimension or KNOWN_DIMENSIONS.get(model)
+    embedder = OpenAIEmbedder(client, model, retry=retry, dimension=dimension)
+    if dimension is None:
+        await embedder.discover_dimension()
+    return embedder, OpenAIChatModel(client, settings.openai_chat_model, retry=retry)
+
+
+def _build_engine(settings: Settings) -> tuple[Engine, str]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # also holds the outbox
+    if settings.database_url:
+        url, dependency = settings.database_url.get_secret_value(), "postgres"
+    else:
+        url, dependency = f"sqlite:///{settings.data_dir / 'rag.db'}", "sqlite"
+    return create_engine_for(url, connect_timeout=settings.database_timeout), dependency
+
+
+def _secret(settings: Settings, configured: SecretStr | None, filename: str) -> str:
+    """A configured secret, or locally one generated once into DATA_DIR (mode 0600),
+    so it survives restarts and the CLI on the same machine can read it. In
+    production there is no local fallback (an empty string)."""
+    if configured is not None:
+        return configured.get_secret_value()
+    if settings.production:
+        return ""
+    path = settings.data_dir / filename
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generated)
+    return generated
+
+
+def admin_key_path(settings: Settings) -> Path:
+    return settings.data_dir / "admin-key"
