@@ -24,7 +24,7 @@ from adapters.sql.engine import create_engine_for, prepare_schema
 from adapters.system import SystemClock, UuidGenerator
 from entrypoints.breakers import make_breakers
 from entrypoints.container import Adapters, Closer, Container, assemble
-from rag_core.ports import ChatModel, Embedder, VectorIndex
+from rag_core.ports import ChatModel, Clock, Embedder, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,10 @@ def plan_adapters(settings: Settings) -> dict[str, str]:
     }
 
 
-async def build_container(settings: Settings) -> Container:
-    """Build the production or embedded-default container from settings."""
+async def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
+    """Build the production or embedded-default container from settings
+    (``clock`` drives the circuit breakers; tests pass a fake one)."""
+    clock = clock or SystemClock()
     check_production(settings)
     plan = plan_adapters(settings)
     if not settings.production:
@@ -88,7 +90,7 @@ async def build_container(settings: Settings) -> Container:
         closers.append(dispose)
         await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
         embedder, chat_model = await _build_models(settings, closers)
-        breakers = make_breakers(settings, SystemClock(), dependency)
+        breakers = make_breakers(settings, clock, dependency)
         session_ids = PresetIds(UuidGenerator())
         sql = SqlConversationStore(engine, ids=session_ids, dependency=dependency)
         outbox = OutboxConversationStore(
@@ -116,7 +118,7 @@ async def build_container(settings: Settings) -> Container:
             chat_model=chat_model,
             closers=closers,
         )
-        return await assemble(settings, adapters)
+        return await assemble(settings, adapters, clock=clock)
     except BaseException:
         for close in reversed(closers):
             await close()

@@ -40,7 +40,7 @@ from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
 from rag_core.lexical import LexicalEncoder
 from rag_core.monitoring import HealthMonitor, ProbeSpec
-from rag_core.ports import ChatModel, ConversationStore, Embedder, VectorIndex
+from rag_core.ports import ChatModel, Clock, ConversationStore, Embedder, VectorIndex
 from rag_core.retrieval import Retriever
 from rag_core.transforms import ContentCache, ContentTransformer
 
@@ -135,14 +135,19 @@ async def in_memory_container(
     embedder: Embedder | None = None,
     chat_model: ChatModel | None = None,
     password_cost: int = DEFAULT_COST,
+    index: VectorIndex | None = None,
+    clock: Clock | None = None,
 ) -> Container:
-    """A fully in-memory container (no files, no sockets): for tests and embedding."""
+    """A fully in-memory container (no files, no sockets): for tests and embedding.
+    ``index`` replaces the in-memory index (e.g. one that injects faults);
+    ``clock`` drives the circuit breakers (a fake one makes recovery testable)."""
     settings = settings or Settings(_env_file=None)
+    clock = clock or SystemClock()
     admin = settings.admin_api_key
     secret = settings.better_auth_secret
-    breakers = make_breakers(settings, SystemClock(), "database")
+    breakers = make_breakers(settings, clock, "database")
     adapters = Adapters(
-        index=InMemoryIndex(),
+        index=index or InMemoryIndex(),
         conversations=GuardedConversationStore(InMemoryConversationStore(), breakers.database),
         breakers=breakers,
         accounts=InMemoryAccountStore(),
@@ -154,14 +159,17 @@ async def in_memory_container(
         chat_model=chat_model,
         password_cost=password_cost,
     )
-    return await assemble(settings, adapters)
+    return await assemble(settings, adapters, clock=clock)
 
 
-async def assemble(settings: Settings, adapters: Adapters) -> Container:
+async def assemble(
+    settings: Settings, adapters: Adapters, *, clock: Clock | None = None
+) -> Container:
     """Wire the use cases around already-built adapters. Every outside call of the
     index and the models goes through its dependency's circuit breaker (the
     conversation store arrives guarded: the outbox must sit outside its breaker)."""
-    clock, ids = SystemClock(), UuidGenerator()
+    clock = clock or SystemClock()
+    ids = UuidGenerator()
     breakers = adapters.breakers or make_breakers(settings, clock, adapters.database)
     index = GuardedIndex(adapters.index, breakers.qdrant)
     conversations = adapters.conversations

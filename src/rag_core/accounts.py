@@ -20,7 +20,7 @@ from rag_core.account_input import (
     check_profile_text,
     normalise_email,
 )
-from rag_core.errors import InvalidInput, Unauthenticated
+from rag_core.errors import DependencyUnavailable, InvalidInput, Unauthenticated
 from rag_core.ports import Clock, IdGenerator
 
 BAD_CREDENTIALS = "invalid email or password"
@@ -32,6 +32,9 @@ class Proficiency(enum.StrEnum):
     INTERMEDIATE = "intermediate"
     PRO = "pro"
 
+
+RECENT_SECONDS = 15 * 60  # how long a verified token outlives a database outage
+RECENT_MAX = 10_000
 
 @attrs.frozen(slots=True)
 class User:
@@ -176,6 +179,8 @@ class AccountService:
         self._clock = clock
         self._ids = ids
         self._dummy_hash: str | None = None
+        # token id -> (principal, when it was last verified against the store)
+        self._recent: dict[str, tuple[Principal, float]] = {}
 
     async def sign_up(
         self,
@@ -209,17 +214,37 @@ class AccountService:
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind a bearer token; Unauthenticated if it is invalid,
-        expired, revoked, or its user no longer exists."""
+        expired, revoked, or its user no longer exists.
+
+        If the store is unavailable, a token this process verified against the
+        store within ``RECENT_SECONDS`` still authenticates (signed-in readers keep
+        chatting through a database outage); any other raises DependencyUnavailable.
+        """
         claims = self._authenticator.verify(token)
-        if await self._store.is_revoked(claims.token_id):
-            raise Unauthenticated(BAD_TOKEN)
-        user = await self._store.get_user(claims.subject)
+        try:
+            revoked = await self._store.is_revoked(claims.token_id)
+            user = None if revoked else await self._store.get_user(claims.subject)
+        except DependencyUnavailable:
+            recent = self._recent.get(claims.token_id)
+            if recent is None or self._clock.monotonic() - recent[1] > RECENT_SECONDS:
+                raise
+            return recent[0]
         if user is None:
+            self._recent.pop(claims.token_id, None)
             raise Unauthenticated(BAD_TOKEN)
-        return Principal(user, claims.token_id, claims.expires_at)
+        principal = Principal(user, claims.token_id, claims.expires_at)
+        self._remember(principal)
+        return principal
+
+    def _remember(self, principal: Principal) -> None:
+        if len(self._recent) >= RECENT_MAX:
+            self._recent.pop(next(iter(self._recent)))  # the oldest entry
+        self._recent.pop(principal.token_id, None)
+        self._recent[principal.token_id] = (principal, self._clock.monotonic())
 
     async def sign_out(self, principal: Principal) -> None:
         """The principal's token stops working; long-expired revocations are forgotten."""
+        self._recent.pop(principal.token_id, None)
         await self._store.revoke_token(principal.token_id, principal.expires_at)
         await self._store.purge_revoked(self._clock.now())
 
