@@ -32,6 +32,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 unit: $(VENV)/.dev
+	@bash scripts/install-browser.sh || echo "chromium not installed: the browser tests will fail (RAG_SKIP_BROWSER=1 skips them)"
 	$(BIN)/pytest
 
 clean:

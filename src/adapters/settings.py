@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,37 @@ class Settings(BaseSettings):
         description="Comma-separated files or folders ingested at start-up (diffed, so cheap when unchanged).",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="Log lines: json (one object per line), text, or auto (json in production).",
+    )
+    trusted_proxy_hops: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="Reverse proxies in front that append to X-Forwarded-For (the client is the "
+        "N-th entry from the right); 0 ignores the header; unset: 1 on a Space, else 0.",
+    )
+    rate_limit_enabled: bool = Field(
+        True, description="Per-process rate limits on chat, transforms and sign-in."
+    )
+    rate_limit_chat: str = Field(
+        "30/minute",
+        description="/chat, /chat/stream and /v1/chat/completions per user or client address.",
+    )
+    rate_limit_transforms: str = Field(
+        "60/minute",
+        description="Translate and adjust-content routes (a batch counts once) per user or address.",
+    )
+    rate_limit_sign_in: str = Field(
+        "5/minute", description="Sign-in and sign-up attempts per client address."
+    )
+    rate_limit_sign_in_email: str = Field(
+        "5/minute", description="Sign-in attempts per account email, from any address."
+    )
+    rate_limit_max_keys: int = Field(
+        50_000, ge=1, description="Most clients remembered per policy (bounds memory)."
+    )
 
     openai_api_key: SecretStr | None = Field(
         None, description="Enables embeddings and generated answers."
@@ -138,6 +170,37 @@ class Settings(BaseSettings):
     @property
     def docs_paths(self) -> list[Path]:
         return [Path(p.strip()) for p in self.docs_path.split(",") if p.strip()]
+
+    @property
+    def proxy_hops(self) -> int:
+        if self.trusted_proxy_hops is not None:
+            return self.trusted_proxy_hops
+        return 1 if self.space_id else 0
+
+    @property
+    def log_output(self) -> Literal["json", "text"]:
+        if self.log_format != "auto":
+            return self.log_format
+        return "json" if self.production else "text"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret (and the database password), for log redaction."""
+        values = [
+            s.get_secret_value()
+            for s in (
+                self.openai_api_key,
+                self.qdrant_api_key,
+                self.database_url,
+                self.better_auth_secret,
+                self.admin_api_key,
+            )
+            if s is not None
+        ]
+        if self.database_url is not None:
+            password = urlsplit(self.database_url.get_secret_value()).password
+            if password:
+                values.append(password)
+        return values
 
     def missing_for_production(self) -> list[str]:
         """Names of the variables production needs and does not have (never their values)."""

@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # pydantic's ValidationError names the variable, not its value
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_output, secrets=settings.secret_values())
     try:
         result: int = args.run(settings, args)
         return result

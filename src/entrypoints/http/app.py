@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from adapters.settings import Settings
+from adapters.settings import ConfigurationError, Settings
 from entrypoints.bootstrap import build_container, check_production
 from entrypoints.container import Container
-from entrypoints.http import errors
+from entrypoints.http import errors, page, rate_limit
+from entrypoints.http.metrics import Metrics, MetricsMiddleware, metrics_router
+from entrypoints.http.rate_limiter import RateLimitConfig, RateLimiter
 from entrypoints.http.request_id import RequestIdMiddleware
 from entrypoints.http.routes import (
     auth,
@@ -41,10 +43,15 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         app.state.container = built = container or await build_container(settings)
+        metrics.watch_circuits(
+            lambda: [(snap.name, snap.state) for snap in (b.snapshot() for b in built.breakers)]
+        )
+        if built.outbox is not None:
+            metrics.watch_outbox(built.outbox.pending)
         tasks: list[asyncio.Task[None]] = []
         try:
             if settings.docs_paths:
-                await _ingest_at_startup(built, settings)
+                await _ingest_at_startup(built, settings, metrics)
             await built.health.refresh()
             tasks.append(asyncio.create_task(built.health.run(settings.health_interval)))
             if built.outbox is not None:
@@ -69,7 +76,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.state.started = False
     app.state.draining = False
+    app.state.metrics = metrics = Metrics()
+    rate_limit.install(app, _limiter(settings, metrics))
     errors.install(app)
+    page.install(app)
     app.include_router(status.router)
     app.include_router(chat.router)
     app.include_router(stream.router)
@@ -87,8 +97,30 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
+    app.include_router(metrics_router(metrics))
+    # Outermost first at run time: request id, then metrics, then CORS.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter:
+    policies = {
+        "chat": settings.rate_limit_chat,
+        "transforms": settings.rate_limit_transforms,
+        "sign-in": settings.rate_limit_sign_in,
+        "sign-in-email": settings.rate_limit_sign_in_email,
+    }
+    try:
+        config = RateLimitConfig.parse(
+            policies,
+            proxy_hops=settings.proxy_hops,
+            max_keys=settings.rate_limit_max_keys,
+            enabled=settings.rate_limit_enabled,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"rate limits: {exc}") from None
+    return RateLimiter(config, on_refused=metrics.record_rate_limited)
 
 
 async def _last_flush(container: Container) -> None:
@@ -102,11 +134,12 @@ async def _last_flush(container: Container) -> None:
         log.warning("outbox not flushed on shutdown (%s); kept on disk", type(exc).__name__)
 
 
-async def _ingest_at_startup(container: Container, settings: Settings) -> None:
+async def _ingest_at_startup(container: Container, settings: Settings, metrics: Metrics) -> None:
     paths = [p for p in settings.docs_paths if p.exists()]
     for missing in set(settings.docs_paths) - set(paths):
         log.warning("DOCS_PATH entry %s does not exist; skipped", missing)
     report = await container.ingest_paths(paths)
+    metrics.record_ingest(report)
     log.info(
         "ingested %s: %d added, %d changed, %d unchanged, %d removed documents; %d chunks written",
         ", ".join(str(p) for p in paths),

@@ -25,6 +25,7 @@ from entrypoints.http.account_schemas import (
     UserOut,
     VerifyResponse,
 )
+from entrypoints.http.rate_limit import RESPONSES, limit_by_address, limit_sign_in
 from rag_core.accounts import AccountService, Principal
 from rag_core.errors import Unauthenticated
 
@@ -96,7 +97,12 @@ async def _principal_or_none(request: Request, token: str | None) -> Principal |
         return None
 
 
-@router.post("/sign-up", response_model=AuthResponse)
+@router.post(
+    "/sign-up",
+    response_model=AuthResponse,
+    dependencies=[Depends(limit_by_address("sign-in"))],
+    responses=RESPONSES,
+)
 async def sign_up(body: SignUpRequest, request: Request) -> AuthResponse:
     """Create an account and sign it in. 409 if the email is taken (case-insensitively)."""
     signed = await _accounts(request).sign_up(
@@ -105,7 +111,12 @@ async def sign_up(body: SignUpRequest, request: Request) -> AuthResponse:
     return AuthResponse.of(signed.user, signed.token.value, signed.token.expires_at)
 
 
-@router.post("/sign-in/email", response_model=AuthResponse)
+@router.post(
+    "/sign-in/email",
+    response_model=AuthResponse,
+    dependencies=[Depends(limit_sign_in)],
+    responses=RESPONSES,
+)
 async def sign_in(body: SignInRequest, request: Request) -> AuthResponse:
     """401 with one message whether the email is unknown or the password wrong."""
     try:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.rate_limit import RESPONSES, limit
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    dependencies=[Depends(limit("chat"))],
+    responses=RESPONSES,
+)
 async def chat(
     body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep
 ) -> ChatResponse:

@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter
 
-from entrypoints.http.deps import AdminDep, ContainerDep
+from entrypoints.http.deps import AdminDep, ContainerDep, MetricsDep
 from entrypoints.http.schemas import IngestRequest, IngestResponse
 from rag_core.markdown import parse_document
 
@@ -14,12 +14,15 @@ router = APIRouter(tags=["admin"])
 
 
 @router.post("/ingest", response_model=IngestResponse)
-async def ingest(body: IngestRequest, container: ContainerDep, _: AdminDep) -> IngestResponse:
+async def ingest(
+    body: IngestRequest, container: ContainerDep, metrics: MetricsDep, _: AdminDep
+) -> IngestResponse:
     """Diff the documents against the index: unchanged ones cost nothing,
     changed ones are replaced, and with `scope` the missing ones are removed."""
     started = time.perf_counter()
     documents = [parse_document(d.path, d.text) for d in body.documents]
     report = await container.ingest(documents, scope=body.scope)
+    metrics.record_ingest(report)
     return IngestResponse(
         documents_added=report.documents_added,
         documents_changed=report.documents_changed,

@@ -12,11 +12,12 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.rate_limit import RESPONSES, limit_by_address
 from entrypoints.http.schemas import MAX_QUERY
 from entrypoints.http.sources import error_json, source_json, usage_json
 from rag_core.conversations import Message, Role
@@ -48,7 +49,13 @@ async def models() -> dict[str, Any]:
     }
 
 
-@router.post("/chat/completions", response_model=None)
+# By address, not by user: OpenAI clients always send `Authorization: Bearer <key>`.
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    dependencies=[Depends(limit_by_address("chat"))],
+    responses=RESPONSES,
+)
 async def completions(
     body: CompletionRequest, container: ContainerDep
 ) -> dict[str, Any] | EventSourceResponse:

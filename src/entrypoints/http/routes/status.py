@@ -5,17 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from entrypoints.http import page
 from entrypoints.http.deps import ContainerDep
 from rag_core.health import ComponentHealth, Overall
 
 router = APIRouter(tags=["status"])
 
 
-@router.get("/")
-async def root(request: Request) -> dict[str, str]:
+@router.get(
+    "/",
+    response_model=dict[str, str],
+    responses={
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "The status as JSON; the chat page for a browser "
+            "(Accept ranking text/html above application/json).",
+        }
+    },
+)
+async def root(request: Request, response: Response) -> dict[str, str] | Response:
+    if page.prefers_html(request.headers.get("accept")):
+        return page.for_app(request.app).response()
+    response.headers["Vary"] = "Accept"
     return {
         "status": "online",
         "service": request.app.title,

@@ -12,10 +12,11 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.rate_limit import RESPONSES, limit
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest
 from entrypoints.http.sources import error_json, source_json, usage_json
@@ -30,7 +31,11 @@ HEARTBEAT_SECONDS = 15
 @router.post(
     "/chat/stream",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+    dependencies=[Depends(limit("chat"))],
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "SSE stream"},
+        **RESPONSES,
+    },
 )
 async def chat_stream(
     body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep

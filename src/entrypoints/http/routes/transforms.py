@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from entrypoints.http.rate_limit import RESPONSES, limit_by_address
 from rag_core.transforms import (
     DEFAULT_LANGUAGE,
     MAX_BATCH,
@@ -30,7 +31,12 @@ def get_transforms(request: Request) -> ContentTransformer:
 
 TransformsDep = Annotated[ContentTransformer, Depends(get_transforms)]
 
-router = APIRouter(tags=["transforms"])
+# By address: the frontend sends no token with transforms.
+router = APIRouter(
+    tags=["transforms"],
+    dependencies=[Depends(limit_by_address("transforms"))],
+    responses=RESPONSES,
+)
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 Texts = Annotated[
