@@ -36,6 +36,7 @@ class Proficiency(enum.StrEnum):
 RECENT_SECONDS = 15 * 60  # how long a verified token outlives a database outage
 RECENT_MAX = 10_000
 
+
 @attrs.frozen(slots=True)
 class User:
     """An account. ``email`` is normalised (stripped, case-folded) and unique."""
