@@ -57,7 +57,11 @@ async def health(container: ContainerDep) -> JSONResponse:
         "components": {c.name: _component(c) for c in report.components},
         "retrieval": container.retriever.mode,
     }
-    return JSONResponse(body, status_code=503 if report.status is Overall.UNHEALTHY else 200)
+    if report.status is Overall.UNHEALTHY:
+        failing = [c.name for c in report.components if c.critical and c.status.value == "fail"]
+        body["detail"] = f"critical component failing: {', '.join(failing)}"
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
 
 
 @router.get("/health/circuits")
@@ -87,9 +91,10 @@ async def live() -> dict[str, str]:
 async def ready(request: Request, container: ContainerDep) -> JSONResponse:
     state = request.app.state
     if state.draining:
-        return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "draining", "detail": "shutting down"}, status_code=503)
     if not state.started:
-        return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "starting", "detail": "starting up"}, status_code=503)
     if container.health.report().status is Overall.UNHEALTHY:
-        return JSONResponse({"status": "unhealthy"}, status_code=503)
+        detail = "a critical dependency is failing: see /health"
+        return JSONResponse({"status": "unhealthy", "detail": detail}, status_code=503)
     return JSONResponse({"status": "ready"})
