@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean lock config-docs image-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ run: $(VENV)/.runtime
 test: lint typecheck unit
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
@@ -34,6 +34,18 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev
 	@bash scripts/install-browser.sh || echo "chromium not installed: the browser tests will fail (RAG_SKIP_BROWSER=1 skips them)"
 	$(BIN)/pytest
+
+## lock: regenerate requirements.lock after changing [project].dependencies
+lock:
+	scripts/lock.sh
+
+## config-docs: regenerate docs/configuration.md from the Settings model
+config-docs: $(VENV)/.runtime
+	$(BIN)/python scripts/config_reference.py
+
+## image-check: build the Docker image and check it (heavy; not part of `make test`)
+image-check:
+	scripts/image-check.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache data

@@ -45,6 +45,16 @@ def test_serves_cited_answers_and_cli_ingest_hands_over_to_it(
     assert "handing the work to it" in again.stderr
     assert "chunks written: 0" in again.stdout and "documents unchanged: 5" in again.stdout
 
+    # With --url the CLI never touches a local index: here its own DATA_DIR is empty.
+    remote_env = {
+        **env,
+        "DATA_DIR": str(workdir / "elsewhere"),
+        "ADMIN_API_KEY": (workdir / "data" / "admin-key").read_text(),
+    }
+    remote = cli("ingest", "docs", "--url", base, env=remote_env, cwd=workdir)
+    assert "documents unchanged: 5" in remote.stdout, remote.stdout + remote.stderr
+    assert not (workdir / "elsewhere" / "qdrant-edge").exists()
+
     intro = workdir / "docs" / "intro.md"
     intro.write_text(
         intro.read_text() + "\n## Lidar\n\nA lidar measures distance with laser pulses.\n"

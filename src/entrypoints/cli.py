@@ -59,13 +59,17 @@ def _parser() -> argparse.ArgumentParser:
         "ingest", help="ingest files or folders (diffed against the index)"
     )
     ingest.add_argument("paths", nargs="+", type=Path)
-    ingest.add_argument("--url", help="running service to hand the work to if the index is busy")
+    ingest.add_argument(
+        "--url",
+        help="send the documents to this service's POST /ingest (with ADMIN_API_KEY) instead of "
+        "the local index; without it, a running local service gets them if it holds the index",
+    )
     ingest.set_defaults(run=_ingest)
 
     ask = commands.add_parser("ask", help="ask a question and print the answer with its sources")
     ask.add_argument("question")
     ask.add_argument("--selected-text", default="")
-    ask.add_argument("--url", help="running service to ask if the index is busy")
+    ask.add_argument("--url", help="ask this service instead of the local index")
     ask.set_defaults(run=_ask)
 
     check = commands.add_parser("check-config", help="show which adapters the environment selects")
@@ -100,17 +104,24 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         report = await container.ingest_paths(list(args.paths), progress=_progress)
         _print_report(attrs.asdict(report))
 
+    if args.url:  # a remote service (e.g. the Space): send it the documents
+        _hand_over_ingest(settings, args)
+        return 0
     try:
         asyncio.run(_with_container(settings, run))
     except IndexLocked:
         print("the index is in use by a running service; handing the work to it", file=sys.stderr)
-        for path in args.paths:
-            body = {
-                "documents": [{"path": p, "text": t} for p, t in read_sources(path)],
-                "scope": f"{path.resolve().name}/" if path.is_dir() else None,
-            }
-            _print_report(_post(settings, args.url, "/ingest", body, admin=True))
+        _hand_over_ingest(settings, args)
     return 0
+
+
+def _hand_over_ingest(settings: Settings, args: argparse.Namespace) -> None:
+    for path in args.paths:
+        body = {
+            "documents": [{"path": p, "text": t} for p, t in read_sources(path)],
+            "scope": f"{path.resolve().name}/" if path.is_dir() else None,
+        }
+        _print_report(_post(settings, args.url, "/ingest", body, admin=True))
 
 
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
@@ -120,10 +131,13 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
         _print_answer(ChatResponse.of(turn.answer, None).model_dump())
 
+    body = {"query": args.question, "selected_text": args.selected_text}
+    if args.url:
+        _print_answer(_post(settings, args.url, "/chat", body, admin=False))
+        return 0
     try:
         asyncio.run(_with_container(settings, run))
     except IndexLocked:
-        body = {"query": args.question, "selected_text": args.selected_text}
         _print_answer(_post(settings, args.url, "/chat", body, admin=False))
     return 0
 
