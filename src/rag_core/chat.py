@@ -10,6 +10,7 @@ import attrs
 from rag_core.answering import Answerer
 from rag_core.answers import Answer, AnswerMode, Citation
 from rag_core.conversations import Conversation, Message, Role
+from rag_core.errors import InvalidInput
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
 from rag_core.history import HistoryService
 from rag_core.ports import Clock, ConversationStore, IdGenerator
@@ -53,6 +54,7 @@ class ChatService:
         session_id: str | None = None,
         user_id: str | None = None,
     ) -> ChatTurn:
+        _check_question(question)
         if user_id is None:
             answer = await self._answerer.answer(question, selected_text=selected_text)
             return ChatTurn(answer=answer, session_id=None)
@@ -75,6 +77,7 @@ class ChatService:
         """The answer as events (see rag_core.events); the last one carries the
         session id. If the consumer stops early (a client that disconnects), the
         text answered so far is still stored for a signed-in user."""
+        _check_question(question)
         session = None
         history: list[Message] = []
         if user_id is not None:
@@ -140,3 +143,9 @@ class ChatService:
                 sources=answer.citations,
             ),
         ]
+
+
+def _check_question(question: str) -> None:
+    """Before any session is chosen or created: a refused question stores nothing."""
+    if not question.strip():
+        raise InvalidInput("the question is empty")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.sql.schema import metadata
-from rag_core.errors import DependencyUnavailable
+from rag_core.errors import DependencyUnavailable, InvalidInput
 
 _POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg2"})
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
@@ -176,6 +176,11 @@ def dependency_errors(dependency: str) -> Iterator[None]:
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise DependencyUnavailable(dependency, type(exc).__name__) from exc
+        raise
+    except ValueError as exc:
+        # psycopg2 refuses NUL characters and lone surrogates before sending anything.
+        if isinstance(exc, UnicodeError) or "NUL" in str(exc):
+            raise InvalidInput("text must be valid Unicode without NUL characters") from exc
         raise
 
 

@@ -42,6 +42,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
+        app.state.draining = False
         app.state.container = built = container or await build_container(settings)
         metrics.watch_circuits(
             lambda: [(snap.name, snap.state) for snap in (b.snapshot() for b in built.breakers)]
@@ -60,6 +61,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             yield
         finally:
             app.state.draining = True
+            app.state.started = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -57,6 +57,10 @@ async def rag_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         log.error("unmapped domain error %s", type(exc).__name__)
         return JSONResponse({"detail": "internal error"}, status_code=500)
+    if isinstance(exc, InvalidInput):
+        # The same shape as FastAPI's own 422s (and the OpenAPI document's).
+        detail = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 

@@ -139,7 +139,9 @@ async def limit_sign_in(request: Request) -> None:
     enforce(request, "sign-in", _address_key(request))
     email = await _email(request)
     if email:
-        digest = hashlib.blake2b(email.encode(), digest_size=16).hexdigest()
+        # surrogatepass: a lone surrogate in the body must be counted, not crash.
+        raw = email.encode("utf-8", "surrogatepass")
+        digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
         enforce(request, "sign-in-email", "email:" + digest)
 
 

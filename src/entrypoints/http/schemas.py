@@ -3,7 +3,9 @@ by the existing frontend (see api-contract.md); limits are part of the schema.""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from entrypoints.http.sources import source_json
 from rag_core.answers import Answer, Citation
@@ -14,14 +16,28 @@ MAX_DOCUMENT = 2_000_000
 MAX_DOCUMENTS = 5_000
 
 
+def _storable(value: str) -> str:
+    # PostgreSQL text holds neither NUL nor lone surrogates; refuse them with a reason.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY, examples=["What is a ROS 2 topic?"])
-    selected_text: str = Field(
+    query: Text = Field(min_length=1, max_length=MAX_QUERY, examples=["What is a ROS 2 topic?"])
+    selected_text: Text = Field(
         "", max_length=MAX_SELECTION, description="Text the reader selected."
     )
-    session_id: str | None = Field(None, max_length=100)
+    session_id: Text | None = Field(None, max_length=100)
 
 
 class Source(BaseModel):

@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from entrypoints.http.deps import ContainerDep
 from entrypoints.http.rate_limit import RESPONSES, limit_by_address
-from entrypoints.http.schemas import MAX_QUERY
+from entrypoints.http.schemas import MAX_QUERY, Text
 from entrypoints.http.sources import error_json, source_json, usage_json
 from rag_core.conversations import Message, Role
 from rag_core.errors import InvalidInput, RagError
@@ -32,7 +32,7 @@ MAX_MESSAGES = 50
 
 class CompletionMessage(BaseModel):
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str | None = Field(None, max_length=MAX_QUERY * 5)
+    content: Text | None = Field(None, max_length=MAX_QUERY * 5)
 
 
 class CompletionRequest(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from entrypoints.http.deps import ContainerDep
 from entrypoints.http.routes.auth import PrincipalDep
+from entrypoints.http.schemas import Text
 from entrypoints.http.sources import source_json
 from rag_core.conversations import Conversation, Message
 from rag_core.history import MAX_TITLE, ExportFormat
@@ -18,11 +19,11 @@ router = APIRouter(prefix="/api/chat", tags=["chat history"])
 
 
 class NewSession(BaseModel):
-    title: str | None = Field(None, max_length=MAX_TITLE)
+    title: Text | None = Field(None, max_length=MAX_TITLE)
 
 
 class Rename(BaseModel):
-    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    title: Text = Field(min_length=1, max_length=MAX_TITLE)
 
 
 def session_json(s: Conversation) -> dict[str, Any]:
