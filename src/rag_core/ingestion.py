@@ -10,14 +10,14 @@ stays bounded on a large corpus.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import attrs
 
 from rag_core.chunking import Chunker
+from rag_core.concurrency import bounded_gather
 from rag_core.documents import Chunk, Document, IndexedChunk
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import Embedder, SparseEncoder, VectorIndex
@@ -150,7 +150,7 @@ class Ingestor:
         if self._embedder is not None:
             size = self._batch_size
             batches = [texts[i : i + size] for i in range(0, len(texts), size)]
-            results = await _bounded_gather(
+            results = await bounded_gather(
                 [functools.partial(self._embed, self._embedder, batch) for batch in batches],
                 self._max_concurrency,
             )
@@ -218,22 +218,3 @@ class _Run:
             chunks_deleted=self.deleted,
             embedding_calls=self.embedding_calls,
         )
-
-
-async def _bounded_gather(calls: list[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    """Run ``calls`` with at most ``limit`` in flight; results in order. On the
-    first failure the others are cancelled and the failure propagates."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def bounded(call: Callable[[], Awaitable[T]]) -> T:
-        async with semaphore:
-            return await call()
-
-    tasks = [asyncio.ensure_future(bounded(call)) for call in calls]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

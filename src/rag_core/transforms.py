@@ -9,10 +9,11 @@ import hashlib
 import json
 import logging
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Protocol, TypeVar
 
+from rag_core.concurrency import bounded_gather
 from rag_core.conversations import Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import ChatMessage, ChatModel
@@ -158,7 +159,7 @@ class ContentTransformer:
             partial(self._transform, model, cache_key(kind, target, self._model_name, t), system, t)
             for t in distinct
         ]
-        done = dict(zip(distinct, await _bounded_gather(calls, self._max_concurrency), strict=True))
+        done = dict(zip(distinct, await bounded_gather(calls, self._max_concurrency), strict=True))
         return [done.get(text, text) for text in texts]
 
     async def _transform(self, model: ChatModel, key: str, system: str, text: str) -> str:
@@ -250,22 +251,3 @@ def _level(value: Level | str) -> Level:
     except ValueError:
         levels = ", ".join(level.value for level in Level)
         raise InvalidInput(f"target_level must be one of {levels}, got {value!r}") from None
-
-
-async def _bounded_gather(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    """Run ``calls`` with at most ``limit`` in flight; results in order. On the first
-    failure the others are cancelled and the failure propagates."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def bounded(call: Callable[[], Awaitable[T]]) -> T:
-        async with semaphore:
-            return await call()
-
-    tasks = [asyncio.ensure_future(bounded(call)) for call in calls]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

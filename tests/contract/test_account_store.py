@@ -3,17 +3,13 @@ and the SQL store's translation of an unreachable database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from account_store_contract import HASH, AccountStoreContract, user
 from sqlalchemy import Engine, text
 
 from adapters.memory.accounts import InMemoryAccountStore
 from adapters.sql.accounts import SqlAccountStore
-from adapters.sql.engine import create_engine_for, prepare_schema
-from postgres import fresh_database
+from adapters.sql.engine import create_engine_for
 from rag_core.errors import DependencyUnavailable
 
 
@@ -25,20 +21,8 @@ class TestInMemoryAccountStore(AccountStoreContract):
 
 class TestSqliteAccountStore(AccountStoreContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlAccountStore]:
-        engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'accounts.sqlite3'}")
-        prepare_schema(engine)
-        yield SqlAccountStore(engine, dependency="sqlite")
-        engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def postgres_engine() -> Iterator[Engine]:
-    with fresh_database() as url:
-        engine = create_engine_for(url)
-        prepare_schema(engine)
-        yield engine
-        engine.dispose()
+    def store(self, sqlite_engine: Engine) -> SqlAccountStore:
+        return SqlAccountStore(sqlite_engine, dependency="sqlite")
 
 
 @pytest.mark.postgres

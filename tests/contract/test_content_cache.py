@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from content_cache_contract import KEY, ContentCacheContract
@@ -12,8 +10,7 @@ from sqlalchemy import Engine, text
 
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.sql.content_cache import SqlContentCache
-from adapters.sql.engine import create_engine_for, prepare_schema
-from postgres import fresh_database
+from adapters.sql.engine import create_engine_for
 from rag_core.errors import DependencyUnavailable
 
 
@@ -23,27 +20,10 @@ class TestInMemoryContentCache(ContentCacheContract):
         return InMemoryContentCache()
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'cache.sqlite3'}")
-    prepare_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 class TestSqliteContentCache(ContentCacheContract):
     @pytest.fixture
     def cache(self, sqlite_engine: Engine) -> SqlContentCache:
         return SqlContentCache(sqlite_engine)
-
-
-@pytest.fixture(scope="module")
-def postgres_engine() -> Iterator[Engine]:
-    with fresh_database() as url:
-        engine = create_engine_for(url)
-        prepare_schema(engine)
-        yield engine
-        engine.dispose()
 
 
 @pytest.mark.postgres

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from conversation_store_contract import (
     ConversationStoreContract,
@@ -16,8 +13,6 @@ from sqlalchemy import Engine, text
 
 from adapters.memory.conversations import InMemoryConversationStore
 from adapters.sql.conversations import SqlConversationStore
-from adapters.sql.engine import create_engine_for, prepare_schema
-from postgres import fresh_database
 
 
 class TestInMemoryConversationStore(ConversationStoreContract):
@@ -28,24 +23,11 @@ class TestInMemoryConversationStore(ConversationStoreContract):
 
 class TestSqliteConversationStore(ConversationStoreContract):
     @pytest.fixture
-    def make_store(self, tmp_path: Path) -> Iterator[StoreFactory]:
-        engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'chat.sqlite3'}")
-        prepare_schema(engine)
-
+    def make_store(self, sqlite_engine: Engine) -> StoreFactory:
         def make(clock: FakeClock, ids: SequentialIds) -> SqlConversationStore:
-            return SqlConversationStore(engine, clock=clock, ids=ids)
+            return SqlConversationStore(sqlite_engine, clock=clock, ids=ids)
 
-        yield make
-        engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def postgres_engine() -> Iterator[Engine]:
-    with fresh_database() as url:
-        engine = create_engine_for(url)
-        prepare_schema(engine)
-        yield engine
-        engine.dispose()
+        return make
 
 
 @pytest.mark.postgres
