@@ -83,6 +83,15 @@ def test_cli_ingest_and_ask_without_a_service(workdir: Path) -> None:
     assert "documents added: 5" in first.stdout
     second = cli("ingest", "docs", env=env, cwd=workdir)
     assert "chunks written: 0" in second.stdout
+    # Another folder also named docs is another source: neither prunes the other.
+    other = workdir / "book" / "docs"
+    other.mkdir(parents=True)
+    (other / "lidar.md").write_text("# Lidar\n\nA lidar measures distance with laser pulses.\n")
+    book = cli("ingest", str(other), env=env, cwd=workdir)
+    assert "documents added: 1" in book.stdout and "documents removed: 0" in book.stdout
+    again = cli("ingest", "docs", env=env, cwd=workdir)
+    assert "documents unchanged: 5" in again.stdout and "documents removed: 0" in again.stdout
+
     asked = cli("ask", "How do nodes talk to each other?", env=env, cwd=workdir)
     assert asked.returncode == 0, asked.stderr
     assert "[1]" in asked.stdout and "/docs" in asked.stdout

@@ -34,7 +34,7 @@ DENSE = "dense"
 DEFAULT_PORT = 6333
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
-_KEYWORD_FIELDS = ("document_id", "section")
+_KEYWORD_FIELDS = ("document_id", "section", "source")
 _PAYLOAD_FIELDS = tuple(field.name for field in attrs.fields(Chunk) if field.name != "id")
 # 400/404/409/422 answer a request the adapter built itself, so they mean the
 # collection is not laid out as expected (missing, other vectors, unindexed field).
@@ -173,13 +173,17 @@ class QdrantIndex:
                     self._collection, points_selector=models.PointIdsList(points=ids), wait=True
                 )
 
-    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
+    async def chunk_ids_by_document(
+        self, source: str | None = None
+    ) -> Mapping[str, frozenset[str]]:
         grouped: dict[str, set[str]] = {}
         offset: models.ExtendedPointId | None = None
+        where = _filter({"source": source} if source is not None else {})
         while True:
             async with self._call():
                 records, offset = await self._client.scroll(
                     self._collection,
+                    scroll_filter=where,
                     limit=SCROLL_PAGE,
                     offset=offset,
                     with_payload=["document_id"],
@@ -196,12 +200,7 @@ class QdrantIndex:
             self._check_dense(len(query.dense))
         if query.limit < 1 or (query.dense is None and not query.sparse.indices):
             return []
-        where = models.Filter(
-            must=[
-                models.FieldCondition(key=key, match=models.MatchValue(value=value))
-                for key, value in query.filters.items()
-            ]
-        )
+        where = _filter(query.filters)
         sparse = models.SparseVector(
             indices=list(query.sparse.indices), values=list(query.sparse.values)
         )
@@ -393,3 +392,13 @@ def _close_half_open(exc: RuntimeError) -> None:
             if candidate._flock_file is not None:
                 candidate._flock_file.close()
         traceback = traceback.tb_next
+
+
+def _filter(fields: Mapping[str, str]) -> models.Filter:
+    """Payload fields that must match exactly."""
+    return models.Filter(
+        must=[
+            models.FieldCondition(key=key, match=models.MatchValue(value=value))
+            for key, value in fields.items()
+        ]
+    )

@@ -17,7 +17,7 @@ from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
 from entrypoints import logs
 from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
-from entrypoints.container import Container
+from entrypoints.container import Container, source_of
 
 HANDOVER_TIMEOUT = 300.0
 
@@ -119,7 +119,7 @@ def _hand_over_ingest(settings: Settings, args: argparse.Namespace) -> None:
     for path in args.paths:
         body = {
             "documents": [{"path": p, "text": t} for p, t in read_sources(path)],
-            "scope": f"{path.resolve().name}/" if path.is_dir() else None,
+            "source": source_of(path),
         }
         _print_report(_post(settings, args.url, "/ingest", body, admin=True))
 

@@ -97,11 +97,14 @@ class Container:
         self,
         documents: list[Document],
         *,
-        scope: str | None,
+        scope: str | None = None,
+        source: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
         """Diff ``documents`` against the index (see Ingestor.ingest)."""
-        report = await self.ingestor.ingest(documents, scope=scope, progress=progress)
+        report = await self.ingestor.ingest(
+            documents, scope=scope, source=source, progress=progress
+        )
         if report.chunks_deleted and self.after_deletes is not None:
             await self.after_deletes()
         return report
@@ -109,12 +112,13 @@ class Container:
     async def ingest_paths(
         self, paths: list[Path], progress: Callable[[int, int], None] | None = None
     ) -> IngestReport:
-        """Ingest files or folders; each folder is its own pruning scope."""
+        """Ingest files or folders; each is its own source (its absolute path), so
+        re-ingesting one prunes the documents that left it, and only those."""
         total = IngestReport(0, 0, 0, 0, 0, 0, 0)
         for path in paths:
             documents = await asyncio.to_thread(read_documents, path)
-            scope = f"{path.resolve().name}/" if path.is_dir() else None
-            total = _add(total, await self.ingest(documents, scope=scope, progress=progress))
+            report = await self.ingest(documents, source=source_of(path), progress=progress)
+            total = _add(total, report)
         return total
 
     async def aclose(self) -> None:
@@ -123,6 +127,11 @@ class Container:
                 await close()
             except Exception:  # closing must go on for the others
                 log.exception("error while closing")
+
+
+def source_of(path: Path) -> str:
+    """The source name of an ingested file or folder: its absolute path."""
+    return str(path.resolve())
 
 
 def _add(a: IngestReport, b: IngestReport) -> IngestReport:

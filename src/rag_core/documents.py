@@ -43,6 +43,8 @@ class Chunk:
     ``id`` is a UUID string derived from the document id, the ordinal and the
     content hash, so an unchanged chunk keeps its id across runs and processes.
     ``section`` is the folder of the document (``docs/week3``), a filter for search.
+    ``source`` names what the document was ingested from (a folder), so that
+    re-ingesting that folder prunes only its own documents.
     """
 
     id: str
@@ -54,6 +56,7 @@ class Chunk:
     route: str
     title: str
     section: str = ""
+    source: str = ""
 
     @property
     def breadcrumb(self) -> str:

@@ -79,13 +79,17 @@ class Ingestor:
         documents: Iterable[Document],
         *,
         scope: str | None = None,
+        source: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
         """Index ``documents`` incrementally and report what changed.
 
         ``scope`` None prunes nothing; a string removes every stored document
         whose id starts with it (``""``: all) and that is not among
-        ``documents``. ``progress(done, total)`` is called after each document.
+        ``documents``. ``source`` (a folder's identity) is stored with the chunks
+        and removes every stored document of that source that is not among
+        ``documents``, whatever its id: two folders both named ``docs`` do not
+        prune each other. ``progress(done, total)`` is called after each document.
         A document with no chunks that was never stored counts as unchanged.
 
         Raises InvalidInput for duplicate document ids (before touching the
@@ -103,17 +107,22 @@ class Ingestor:
 
         await self._index.prepare(self._embedder.dimension if self._embedder else None)
         stored = await self._index.chunk_ids_by_document()
+        owned = stored if source is None else await self._index.chunk_ids_by_document(source)
         run = _Run(total=len(docs), progress=progress)
         wave = max(self._batch_size * self._max_concurrency, self._write_batch_size)
         for doc in docs:
             chunks = self._chunker.split(doc)
+            if source is not None:
+                chunks = [attrs.evolve(chunk, source=source) for chunk in chunks]
             old = stored.get(doc.id, frozenset())
             new_ids = {chunk.id for chunk in chunks}
-            if new_ids == old:
+            same_source = doc.id in owned or not old
+            if new_ids == old and same_source:
                 run.unchanged += 1
                 run.advance(1)
                 continue
-            run.to_write.extend(chunk for chunk in chunks if chunk.id not in old)
+            # A document taken over from another source is rewritten whole (new owner).
+            run.to_write.extend(c for c in chunks if c.id not in old or not same_source)
             run.to_delete.extend(sorted(old - new_ids))
             run.pending_documents += 1
             if doc.id in stored:
@@ -124,8 +133,11 @@ class Ingestor:
                 await self._flush(run)
         await self._flush(run)
 
-        if scope is not None:
-            gone = sorted(d for d in stored if d.startswith(scope) and d not in given)
+        if scope is not None or source is not None:
+            candidates = owned if source is not None else stored
+            gone = sorted(
+                d for d in candidates if d not in given and (scope is None or d.startswith(scope))
+            )
             await self._delete(run, [chunk_id for d in gone for chunk_id in sorted(stored[d])])
             run.removed = len(gone)
         return run.report()

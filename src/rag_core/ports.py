@@ -73,8 +73,11 @@ class VectorIndex(Protocol):
         """Delete chunks by id; unknown ids are ignored."""
         ...
 
-    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
-        """Every stored chunk id, grouped by document id (what re-ingestion diffs against)."""
+    async def chunk_ids_by_document(
+        self, source: str | None = None
+    ) -> Mapping[str, frozenset[str]]:
+        """Every stored chunk id, grouped by document id (what re-ingestion diffs
+        against); with ``source``, only the chunks ingested from that source."""
         ...
 
     async def search(self, query: SearchQuery) -> list[Passage]:

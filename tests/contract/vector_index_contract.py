@@ -33,6 +33,7 @@ def indexed(
     text: str | None = None,
     dense: tuple[float, ...] | None = None,
     ordinal: int = 0,
+    source: str = "",
 ) -> IndexedChunk:
     chunk = Chunk(
         id=chunk_id(name),
@@ -44,6 +45,7 @@ def indexed(
         route=f"/{document_id.removesuffix('.md')}",
         title=f"Title {document_id}",
         section=section,
+        source=source,
     )
     sparse = SparseVector(indices=tuple(terms), values=tuple(terms.values()))
     return IndexedChunk(chunk=chunk, sparse=sparse, dense=dense)
@@ -109,6 +111,20 @@ class VectorIndexContract(abc.ABC):
             "docs/a.md": frozenset({chunk_id("a1"), chunk_id("a2")}),
             "docs/b.md": frozenset({chunk_id("b1")}),
         }
+
+    async def test_chunk_ids_of_one_source(self, lexical: VectorIndex) -> None:
+        await lexical.upsert(
+            [
+                indexed("a1", {1: 1.0}, document_id="docs/a.md", source="/book/docs"),
+                indexed("b1", {1: 1.0}, document_id="docs/b.md", source="/project/docs"),
+                indexed("c1", {1: 1.0}, document_id="docs/c.md"),
+            ]
+        )
+        assert await lexical.chunk_ids_by_document("/book/docs") == {
+            "docs/a.md": frozenset({chunk_id("a1")})
+        }
+        assert await lexical.chunk_ids_by_document("/elsewhere") == {}
+        assert len(await lexical.chunk_ids_by_document()) == 3
 
     async def test_empty_index_chunk_ids(self, lexical: VectorIndex) -> None:
         assert await lexical.chunk_ids_by_document() == {}

@@ -209,6 +209,39 @@ async def test_scope_removes_missing_documents_under_it_only() -> None:
     assert everything.documents_removed == 2 and await index.count() == 0
 
 
+async def test_a_source_prunes_only_its_own_documents() -> None:
+    index = RecordingIndex()
+    ingestor, _ = make(index)
+    project = [page("docs/ingestion.md", *paragraphs("project", 2))]
+    book = [CORPUS[0], CORPUS[1]]  # also under docs/, from another folder
+    await ingestor.ingest(project, source="/repo/docs")
+    await ingestor.ingest(book, source="/book/docs")
+
+    again = await ingestor.ingest(project, source="/repo/docs")
+    assert again.documents_unchanged == 1 and again.documents_removed == 0
+    assert set(await index.chunk_ids_by_document()) == {
+        "docs/ingestion.md",
+        "docs/a.md",
+        "docs/b.md",
+    }
+
+    shrunk = await ingestor.ingest(book[:1], source="/book/docs")
+    assert shrunk.documents_removed == 1
+    assert set(await index.chunk_ids_by_document("/book/docs")) == {"docs/a.md"}
+    assert set(await index.chunk_ids_by_document("/repo/docs")) == {"docs/ingestion.md"}
+
+
+async def test_a_document_moved_to_another_source_is_taken_over() -> None:
+    index = RecordingIndex()
+    ingestor, _ = make(index)
+    await ingestor.ingest([CORPUS[0]], source="/old/docs")
+    moved = await ingestor.ingest([CORPUS[0]], source="/new/docs")
+    assert moved.documents_changed == 1 and moved.chunks_written == 3
+    assert await index.chunk_ids_by_document("/old/docs") == {}
+    gone = await ingestor.ingest([], source="/old/docs")
+    assert gone.documents_removed == 0 and await index.count() == 3
+
+
 async def test_a_document_that_became_empty_loses_its_chunks() -> None:
     index = RecordingIndex()
     ingestor, _ = make(index)

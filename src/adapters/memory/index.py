@@ -52,10 +52,13 @@ class InMemoryIndex:
         if old is not None:
             self._document_frequency.subtract(set(old.sparse.indices))
 
-    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
+    async def chunk_ids_by_document(
+        self, source: str | None = None
+    ) -> Mapping[str, frozenset[str]]:
         grouped: dict[str, set[str]] = {}
         for chunk_id, item in self._chunks.items():
-            grouped.setdefault(item.chunk.document_id, set()).add(chunk_id)
+            if source is None or item.chunk.source == source:
+                grouped.setdefault(item.chunk.document_id, set()).add(chunk_id)
         return {doc: frozenset(ids) for doc, ids in grouped.items()}
 
     async def search(self, query: SearchQuery) -> list[Passage]:

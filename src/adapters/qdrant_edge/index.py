@@ -126,8 +126,11 @@ class EdgeIndex:
 
         await self._calls.write(write)
 
-    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
+    async def chunk_ids_by_document(
+        self, source: str | None = None
+    ) -> Mapping[str, frozenset[str]]:
         shard = await self._ready()
+        where = records.payload_filter({"source": source} if source is not None else {})
 
         def scroll() -> dict[str, frozenset[str]]:
             grouped: dict[str, set[str]] = {}
@@ -136,6 +139,7 @@ class EdgeIndex:
                 page, offset = shard.scroll(
                     ScrollRequest(
                         offset=offset,
+                        filter=where,
                         limit=SCROLL_PAGE,
                         with_payload=["document_id"],
                         with_vector=False,

@@ -24,7 +24,7 @@ from rag_core.errors import IndexMismatch
 
 LEXICAL = "lexical"
 DENSE = "dense"
-KEYWORD_FIELDS = ("document_id", "section")
+KEYWORD_FIELDS = ("document_id", "section", "source")
 # The engine persists the shard's configuration here (EdgeConfig: "provided ->
 # persisted"); the shard object itself has no getter for it.
 CONFIG_FILE = "edge_config.json"

@@ -68,7 +68,7 @@ def check_id(chunk_id: str) -> None:
 
 def search_request(query: SearchQuery) -> QueryRequest:
     """Lexical search, or RRF over a dense (and, if any terms, a lexical) prefetch."""
-    where = _filter(query.filters)
+    where = payload_filter(query.filters)
     sparse = _sparse(query.sparse.indices, query.sparse.values)
     if query.dense is None:
         return QueryRequest(
@@ -92,7 +92,8 @@ def search_request(query: SearchQuery) -> QueryRequest:
     )
 
 
-def _filter(filters: Mapping[str, str]) -> Filter | None:
+def payload_filter(filters: Mapping[str, str]) -> Filter | None:
+    """Payload fields that must match exactly (None: no filter)."""
     if not filters:
         return None
     return Filter(

@@ -47,8 +47,10 @@ class GuardedIndex:
     async def delete(self, chunk_ids: Sequence[str]) -> None:
         await self._breaker.call(lambda: self._inner.delete(chunk_ids))
 
-    async def chunk_ids_by_document(self) -> Mapping[str, frozenset[str]]:
-        return await self._breaker.call(self._inner.chunk_ids_by_document)
+    async def chunk_ids_by_document(
+        self, source: str | None = None
+    ) -> Mapping[str, frozenset[str]]:
+        return await self._breaker.call(lambda: self._inner.chunk_ids_by_document(source))
 
     async def search(self, query: SearchQuery) -> list[Passage]:
         return await self._breaker.call(lambda: self._inner.search(query))

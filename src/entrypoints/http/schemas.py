@@ -94,6 +94,12 @@ class IngestRequest(BaseModel):
         description="Prune stored documents under this path prefix that are not in `documents` "
         '("" prunes everything else); null prunes nothing.',
     )
+    source: str | None = Field(
+        None,
+        max_length=1_000,
+        description="Names what the documents come from (the CLI sends the folder's absolute "
+        "path): stored with them, and prunes that source's documents missing from `documents`.",
+    )
 
 
 class IngestResponse(BaseModel):

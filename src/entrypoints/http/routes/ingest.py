@@ -21,7 +21,7 @@ async def ingest(
     changed ones are replaced, and with `scope` the missing ones are removed."""
     started = time.perf_counter()
     documents = [parse_document(d.path, d.text) for d in body.documents]
-    report = await container.ingest(documents, scope=body.scope)
+    report = await container.ingest(documents, scope=body.scope, source=body.source)
     metrics.record_ingest(report)
     return IngestResponse(
         documents_added=report.documents_added,
