@@ -143,7 +143,7 @@ async def test_everything_persists_across_close(tmp_path: Path) -> None:
     finally:
         await reopened.close()
     shard = EdgeShard.load(str(tmp_path / "docs"))
-    assert set(shard.info().payload_schema) == {"document_id", "section"}
+    assert set(shard.info().payload_schema) == {"document_id", "section", "source"}
     shard.close()
 
 

@@ -283,6 +283,7 @@ async def test_server_creation_adds_keyword_payload_indexes() -> None:
     assert _payload_indexes_created(fake) == [
         {"field_name": "document_id", "field_schema": "keyword"},
         {"field_name": "section", "field_schema": "keyword"},
+        {"field_name": "source", "field_schema": "keyword"},
     ]
 
 
@@ -294,7 +295,10 @@ async def test_existing_collection_gets_only_its_missing_payload_index() -> None
     index = fake.index()
     await index.prepare(None)
     await index.close()
-    assert _payload_indexes_created(fake) == [{"field_name": "section", "field_schema": "keyword"}]
+    assert _payload_indexes_created(fake) == [
+        {"field_name": "section", "field_schema": "keyword"},
+        {"field_name": "source", "field_schema": "keyword"},
+    ]
 
 
 async def test_concurrent_creator_is_tolerated_and_checked() -> None:
@@ -302,7 +306,7 @@ async def test_concurrent_creator_is_tolerated_and_checked() -> None:
     fake.answer("GET", "/collections/docs/exists", 200, {"exists": False})
     fake.answer("PUT", "/collections/docs", 409, "Collection `docs` already exists!")
     fake.answer(
-        "GET", "/collections/docs", 200, await _collection_info(4, "document_id", "section")
+        "GET", "/collections/docs", 200, await _collection_info(4, "document_id", "section", "source")
     )
     index = fake.index()
     await index.prepare(4)
