@@ -306,7 +306,10 @@ async def test_concurrent_creator_is_tolerated_and_checked() -> None:
     fake.answer("GET", "/collections/docs/exists", 200, {"exists": False})
     fake.answer("PUT", "/collections/docs", 409, "Collection `docs` already exists!")
     fake.answer(
-        "GET", "/collections/docs", 200, await _collection_info(4, "document_id", "section", "source")
+        "GET",
+        "/collections/docs",
+        200,
+        await _collection_info(4, "document_id", "section", "source"),
     )
     index = fake.index()
     await index.prepare(4)
