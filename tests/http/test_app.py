@@ -163,3 +163,31 @@ async def test_circuits_report_each_dependency(client: httpx.AsyncClient) -> Non
     body = (await client.get("/health/circuits")).json()
     assert {"openai", "qdrant"} <= set(body)
     assert body["qdrant"]["state"] == "closed" and body["qdrant"]["failure_count"] == 0
+
+
+async def test_metrics_parse_and_count_upstream_calls_and_routes(client: httpx.AsyncClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await ingest(client, DOCS)
+    await client.post("/chat", json={"query": "What is a topic?"})
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    upstream = {
+        s.labels["dependency"]
+        for s in families["rag_upstream_call_duration_seconds"].samples
+        if s.name.endswith("_count") and s.value > 0
+    }
+    assert "qdrant" in upstream  # the index's calls went through its breaker
+    routes = {
+        s.labels["route"]
+        for s in families["rag_http_requests"].samples
+        if s.name == "rag_http_requests_total"
+    }
+    assert {"/chat", "/ingest"} <= routes
+    states = {
+        (s.labels["dependency"], s.labels["state"])
+        for s in families["rag_circuit_state"].samples
+        if s.value == 1
+    }
+    assert ("qdrant", "closed") in states

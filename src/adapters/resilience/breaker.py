@@ -172,6 +172,9 @@ class Breaker:
         )
         # The decorator form is the one that refuses calls while the circuit is open.
         self._protected = self._circuit.decorate(self._attempt)
+        # Told of every call: (dependency, seconds, error class name or None). Set by
+        # whoever collects metrics; it must not raise or block.
+        self.observe: Callable[[str, float, str | None], None] | None = None
 
     @property
     def name(self) -> str:
@@ -179,8 +182,19 @@ class Breaker:
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run ``fn()`` through the breaker; raises CircuitOpen when refused."""
-        result: T = await self._protected(fn)
-        return result
+        if self.observe is None:
+            result: T = await self._protected(fn)
+            return result
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            result = await self._protected(fn)
+            return result
+        except Exception as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            self.observe(self._name, time.perf_counter() - started, error)
 
     async def probe(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run a health probe: never refused, not held back by the half-open gate.

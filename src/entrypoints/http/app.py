@@ -47,6 +47,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         metrics.watch_circuits(
             lambda: [(snap.name, snap.state) for snap in (b.snapshot() for b in built.breakers)]
         )
+        for breaker in built.breakers:
+            breaker.observe = metrics.observe_upstream
         if built.outbox is not None:
             metrics.watch_outbox(built.outbox.pending)
         tasks: list[asyncio.Task[None]] = []
