@@ -25,8 +25,8 @@ run: $(VENV)/.runtime
 test: lint typecheck unit
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

@@ -13,7 +13,6 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
 from adapters.outbox import OutboxConversationStore, PresetIds
 from adapters.resilience import GuardedConversationStore
 from adapters.settings import ConfigurationError, Settings
@@ -163,6 +162,9 @@ async def _build_models(
 ) -> tuple[Embedder | None, ChatModel | None]:
     if settings.openai_api_key is None:
         return None, None
+    # Imported here: the openai package takes a quarter of a second to import.
+    from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
+
     client = build_openai_client(
         settings.openai_api_key.get_secret_value(),
         settings.openai_base_url,

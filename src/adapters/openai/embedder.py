@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import openai
@@ -26,8 +27,8 @@ class OpenAIEmbedder:
     Contract: one vector per text, in order. Texts go many per request: at most
     ``batch_size`` texts and ``max_batch_chars`` characters each (the default keeps
     a request under OpenAI's 300,000-token limit even at one token per character),
-    with at most ``max_concurrency`` requests in flight per embedder (use it from
-    one event loop). Texts longer than ``max_chars`` are cut to that length first
+    with at most ``max_concurrency`` requests in flight per ``embed`` call (the
+    ingestor bounds its own concurrent calls; queries are single requests). Texts longer than ``max_chars`` are cut to that length first
     (the default keeps a text under the 8,191-token input limit of OpenAI's models
     at one token per character), and an empty text is sent as one space, which
     every server accepts. Vectors are requested as
@@ -73,7 +74,7 @@ class OpenAIEmbedder:
         self._batch_size = batch_size
         self._max_chars = max_chars
         self._max_batch_chars = max_batch_chars
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._max_concurrency = max_concurrency
 
     @property
     def model(self) -> str:
@@ -102,7 +103,10 @@ class OpenAIEmbedder:
         batches = self._batches([text[: self._max_chars] or " " for text in texts])
         if len(batches) <= 1:
             return await self._embed_batch(batches[0]) if batches else []
-        tasks = [asyncio.create_task(self._embed_batch(batch)) for batch in batches]
+        # The bound is per call: concurrent callers (queries from many users) must
+        # not queue behind one process-wide semaphore.
+        slots = asyncio.Semaphore(self._max_concurrency)
+        tasks = [asyncio.create_task(self._embed_batch(batch, slots)) for batch in batches]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in tasks:
@@ -128,8 +132,10 @@ class OpenAIEmbedder:
             size += len(text)
         return batches
 
-    async def _embed_batch(self, batch: list[str]) -> list[Vector]:
-        async with self._slots:
+    async def _embed_batch(
+        self, batch: list[str], slots: asyncio.Semaphore | None = None
+    ) -> list[Vector]:
+        async with slots or contextlib.nullcontext():
             response = await call(
                 self._retry,
                 lambda: self._client.embeddings.create(

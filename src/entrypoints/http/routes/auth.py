@@ -37,7 +37,7 @@ def _accounts(request: Request) -> AccountService:
     return accounts
 
 
-def _no_store(response: Response) -> None:
+async def _no_store(response: Response) -> None:
     # Bodies carry tokens and personal data: no shared or browser cache may keep them.
     response.headers["Cache-Control"] = "no-store"
 

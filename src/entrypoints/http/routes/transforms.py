@@ -24,7 +24,7 @@ from rag_core.transforms import (
 )
 
 
-def get_transforms(request: Request) -> ContentTransformer:
+async def get_transforms(request: Request) -> ContentTransformer:
     transforms: ContentTransformer = request.app.state.container.transforms
     return transforms
 
