@@ -91,13 +91,18 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         embedder, chat_model = await _build_models(settings, closers)
         breakers = make_breakers(settings, clock, dependency)
         session_ids = PresetIds(UuidGenerator())
-        sql = SqlConversationStore(engine, ids=session_ids, dependency=dependency)
+        # Each SQL call is bounded inside its breaker (a hang counts as a failure);
+        # the outbox waits a little longer, so the breaker sees the timeout first.
+        call_timeout = settings.database_timeout
+        sql = SqlConversationStore(
+            engine, ids=session_ids, dependency=dependency, timeout=call_timeout
+        )
         outbox = OutboxConversationStore(
             GuardedConversationStore(sql, breakers.database),
             settings.data_dir / "outbox.db",
             dependency=dependency,
             session_ids=session_ids,
-            timeout=settings.database_timeout,
+            timeout=call_timeout + 1,
         )
         closers.append(outbox.close)  # closers run in reverse: the outbox closes before the engine
         adapters = Adapters(
@@ -106,8 +111,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
             chat_conversations=outbox.chat_view(),
             outbox=outbox,
             breakers=breakers,
-            accounts=SqlAccountStore(engine, dependency=dependency),
-            cache=SqlContentCache(engine, dependency=dependency),
+            accounts=SqlAccountStore(engine, dependency=dependency, timeout=call_timeout),
+            cache=SqlContentCache(engine, dependency=dependency, timeout=call_timeout),
             auth_secret=_secret(settings, settings.better_auth_secret, "auth-secret"),
             admin_key=_secret(settings, settings.admin_api_key, "admin-key") or None,
             plan=plan,

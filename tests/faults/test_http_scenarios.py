@@ -168,8 +168,9 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.parametrize("outage", ["refuse", "blackhole"])
 async def test_postgres_down_keeps_answering_and_loses_no_turn(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, outage: str
 ) -> None:
     clock = FakeClock()
     upstream = urlsplit(database_url)
@@ -193,7 +194,7 @@ async def test_postgres_down_keeps_answering_and_loses_no_turn(
                 first = (await http.post("/chat", json=QUESTION, headers=auth)).json()
                 session_id = first["session_id"]
 
-                proxy.refuse()
+                getattr(proxy, outage)()  # refused connections, or silence
                 asked = []
                 for question in ("What is Gazebo?", "What simulates robots?", "What is a bus?"):
                     started = time.monotonic()
@@ -201,7 +202,7 @@ async def test_postgres_down_keeps_answering_and_loses_no_turn(
                         "/chat", json={"query": question, "session_id": session_id}, headers=auth
                     )
                     assert response.status_code == 200, response.text
-                    assert time.monotonic() - started < 5
+                    assert time.monotonic() - started < 8  # each hung call is bounded
                     asked.append(question)
                 history = await http.get("/api/chat/sessions", headers=auth)
                 assert history.status_code == 503 and "Retry-After" in history.headers

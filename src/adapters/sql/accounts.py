@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -11,7 +10,7 @@ from sqlalchemy import Connection, Engine, Row, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from adapters.sql.engine import dependency_errors
+from adapters.sql.engine import DEFAULT_CALL_TIMEOUT, run_sql
 from adapters.sql.schema import auth_profiles, auth_revoked_tokens, auth_users
 from rag_core.accounts import Credentials, Proficiency, Profile, User
 from rag_core.errors import Conflict, InvalidInput, NotFound
@@ -42,12 +41,15 @@ class SqlAccountStore:
     Supports the ``postgresql`` and ``sqlite`` dialects (else ``ValueError``).
     """
 
-    def __init__(self, engine: Engine, *, dependency: str = "database") -> None:
+    def __init__(
+        self, engine: Engine, *, dependency: str = "database", timeout: float = DEFAULT_CALL_TIMEOUT
+    ) -> None:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported SQL dialect {engine.dialect.name!r}")
         self._engine = engine
         self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._dependency = dependency
+        self._timeout = timeout
 
     async def create_user(self, user: User, password_hash: str) -> None:
         _require_aware(user.created_at, user.updated_at)
@@ -174,11 +176,7 @@ class SqlAccountStore:
         await self._run(work)
 
     async def _run(self, work: Callable[[Connection], T]) -> T:
-        def call() -> T:
-            with dependency_errors(self._dependency), self._engine.begin() as connection:
-                return work(connection)
-
-        return await asyncio.to_thread(call)
+        return await run_sql(self._engine, self._dependency, work, seconds=self._timeout)
 
 
 def _require_aware(*moments: datetime) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adapters.sql.engine import dependency_errors
+from adapters.sql.engine import DEFAULT_CALL_TIMEOUT, run_sql
 from adapters.sql.schema import content_cache
 from adapters.system import SystemClock
 from rag_core.ports import Clock
@@ -34,7 +33,12 @@ class SqlContentCache:
     """
 
     def __init__(
-        self, engine: Engine, *, clock: Clock | None = None, dependency: str = "database"
+        self,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        dependency: str = "database",
+        timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported SQL dialect {engine.dialect.name!r}")
@@ -46,6 +50,7 @@ class SqlContentCache:
         ).on_conflict_do_nothing(index_elements=["key"])
         self._clock: Clock = clock or SystemClock()
         self._dependency = dependency
+        self._timeout = timeout
 
     async def get(self, key: str) -> str | None:
         check_cache_key(key)
@@ -74,8 +79,4 @@ class SqlContentCache:
         await self._run(work)
 
     async def _run(self, work: Callable[[Connection], T]) -> T:
-        def call() -> T:
-            with dependency_errors(self._dependency), self._engine.begin() as connection:
-                return work(connection)
-
-        return await asyncio.to_thread(call)
+        return await run_sql(self._engine, self._dependency, work, seconds=self._timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC
@@ -12,7 +11,7 @@ import attrs
 from sqlalchemy import Connection, Engine, Row, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adapters.sql.engine import dependency_errors
+from adapters.sql.engine import DEFAULT_CALL_TIMEOUT, run_sql
 from adapters.sql.schema import chat_messages, chat_sessions
 from adapters.system import SystemClock, UuidGenerator
 from rag_core.answers import Citation
@@ -55,6 +54,7 @@ class SqlConversationStore:
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
         dependency: str = "database",
+        timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported SQL dialect {engine.dialect.name!r}")
@@ -63,6 +63,7 @@ class SqlConversationStore:
         self._clock: Clock = clock or SystemClock()
         self._ids: IdGenerator = ids or UuidGenerator()
         self._dependency = dependency
+        self._timeout = timeout
 
     async def create_session(self, user_id: str, title: str) -> Conversation:
         now = self._clock.now()
@@ -207,11 +208,7 @@ class SqlConversationStore:
         return None if row is None else _conversation(row)
 
     async def _run(self, work: Callable[[Connection], T]) -> T:
-        def call() -> T:
-            with dependency_errors(self._dependency), self._engine.begin() as connection:
-                return work(connection)
-
-        return await asyncio.to_thread(call)
+        return await run_sql(self._engine, self._dependency, work, seconds=self._timeout)
 
 
 def _conversation(row: Row[Any]) -> Conversation:

@@ -6,12 +6,14 @@ PostgreSQL (psycopg2) in production, an SQLite file locally; nothing else is acc
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -21,6 +23,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.sql.schema import metadata
 from rag_core.errors import DependencyUnavailable, InvalidInput
+
+T = TypeVar("T")
 
 _POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg2"})
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
@@ -198,3 +202,32 @@ def prepare_schema(engine: Engine, *, dependency: str = "database") -> None:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
             )
         metadata.create_all(connection)
+
+
+DEFAULT_CALL_TIMEOUT = 10.0
+
+
+async def run_sql(
+    engine: Engine,
+    dependency: str,
+    work: Callable[[Connection], T],
+    *,
+    seconds: float = DEFAULT_CALL_TIMEOUT,
+) -> T:
+    """Run ``work`` in one transaction on a worker thread, bounded by ``seconds``.
+
+    A database that stops answering (a black-holed connection: no error, no reply)
+    becomes ``DependencyUnavailable(dependency, "Timeout")`` raised here, inside the
+    caller's circuit breaker, so hangs count as failures and open the circuit. The
+    worker thread itself stays blocked until TCP keepalives give up on the socket.
+    """
+
+    def call() -> T:
+        with dependency_errors(dependency), engine.begin() as connection:
+            return work(connection)
+
+    try:
+        async with asyncio.timeout(seconds):
+            return await asyncio.to_thread(call)
+    except TimeoutError:
+        raise DependencyUnavailable(dependency, "Timeout") from None
