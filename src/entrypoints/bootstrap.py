@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from adapters.outbox import OutboxConversationStore, PresetIds
 from adapters.resilience import GuardedConversationStore
+from adapters.resilience.guarded_stores import GuardedAccountStore, GuardedContentCache
 from adapters.settings import ConfigurationError, Settings
 from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.content_cache import SqlContentCache
@@ -111,8 +112,14 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
             chat_conversations=outbox.chat_view(),
             outbox=outbox,
             breakers=breakers,
-            accounts=SqlAccountStore(engine, dependency=dependency, timeout=call_timeout),
-            cache=SqlContentCache(engine, dependency=dependency, timeout=call_timeout),
+            accounts=GuardedAccountStore(
+                SqlAccountStore(engine, dependency=dependency, timeout=call_timeout),
+                breakers.database,
+            ),
+            cache=GuardedContentCache(
+                SqlContentCache(engine, dependency=dependency, timeout=call_timeout),
+                breakers.database,
+            ),
             auth_secret=_secret(settings, settings.better_auth_secret, "auth-secret"),
             admin_key=_secret(settings, settings.admin_api_key, "admin-key") or None,
             plan=plan,
