@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from adapters.settings import variable_names
+
 ROOT = Path(__file__).resolve().parent.parent  # /work/main
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"  # generated corpora, data dirs, logs (git-ignored)
@@ -33,26 +35,6 @@ RESULTS = BENCH / "results"
 TESTS = ROOT / "tests"
 PYTHON = sys.executable
 SHARED_CORPUS = (ROOT / ".." / "shared" / "corpus" / "physical-ai-textbook" / "docs").resolve()
-
-# The service's settings that must not leak from the caller's environment.
-CONFIG_PREFIXES = (
-    "OPENAI",
-    "QDRANT",
-    "NEON",
-    "DATABASE",
-    "BETTER_AUTH",
-    "SPACE",
-    "APP_ENV",
-    "ADMIN",
-    "DOCS_PATH",
-    "PORT",
-    "HOST",
-    "DATA_DIR",
-    "CORS",
-    "HEALTH_",
-    "LOG_LEVEL",
-    "RATE_LIMIT",
-)
 
 
 def log(message: str) -> None:
@@ -93,7 +75,9 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    # The service's settings must not leak from the caller's environment.
+    settings = variable_names()
+    keep = {k: v for k, v in os.environ.items() if k.upper() not in settings}
     keep.pop("PYTHONPATH", None)
     return {**keep, **extra}
 

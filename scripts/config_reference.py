@@ -21,7 +21,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, SecretStr
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 REGENERATE = ".venv/bin/python scripts/config_reference.py"
 
 sys.path.insert(0, str(ROOT / "src"))
-from adapters.settings import Settings  # noqa: E402
+from adapters.settings import Settings, env_names, variable_names  # noqa: E402
 
 # Used only when the field has no ``examples``; secrets get a shape, never a value.
 FALLBACK_EXAMPLES: dict[str, str] = {
@@ -56,18 +56,6 @@ FALLBACK_EXAMPLES: dict[str, str] = {
     "CORS_ALLOWED_ORIGINS": "https://your-name.github.io,http://localhost:3000",
     "CORS_ORIGIN_REGEX": r"https://.*\.vercel\.app",
 }
-
-
-def env_names(name: str, field: FieldInfo) -> list[str]:
-    """The environment variables that set a field, the preferred one first."""
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        names = [c for c in alias.choices if isinstance(c, str)]
-    elif isinstance(alias, str):
-        names = [alias]
-    else:
-        names = [field.alias or name]
-    return [n.upper() for n in names]
 
 
 def production_labels() -> list[str]:
@@ -174,7 +162,7 @@ def render() -> str:
             f"| {variable} | {needed} | {default_text(field)} | {_cell(type_text(field))} "
             f"| {_cell(field.description or '')} | {_cell(example_text(names, field))} |"
         )
-    known = {n for name, f in Settings.model_fields.items() for n in env_names(name, f)}
+    known = variable_names()
     image = {k: v for k, v in image_env().items() if k in known}
     image_line = ", ".join(f"`{k}={v}`" for k, v in image.items()) or "nothing"
     required_line = re.sub(r"\b([A-Z][A-Z0-9_]{2,})\b", r"`\1`", ", ".join(production_labels()))

@@ -15,21 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-CONFIG_PREFIXES = (
-    "OPENAI",
-    "QDRANT",
-    "NEON",
-    "DATABASE",
-    "BETTER_AUTH",
-    "SPACE",
-    "APP_ENV",
-    "ADMIN",
-    "DOCS_PATH",
-    "PORT",
-    "HOST",
-    "DATA_DIR",
-    "CORS",
-)
+from adapters.settings import variable_names
 
 
 def free_port() -> int:
@@ -41,7 +27,8 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without any of the service's settings, plus ``extra``."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    settings = variable_names()
+    keep = {k: v for k, v in os.environ.items() if k.upper() not in settings}
     return {**keep, **extra}
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -215,3 +216,22 @@ class Settings(BaseSettings):
 
 class ConfigurationError(Exception):
     """The configuration cannot start the service; the message names what is wrong."""
+
+
+def env_names(name: str, field: FieldInfo) -> list[str]:
+    """The environment variables that set a field, the preferred one first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        names = [c for c in alias.choices if isinstance(c, str)]
+    elif isinstance(alias, str):
+        names = [alias]
+    else:
+        names = [field.alias or name]
+    return [n.upper() for n in names]
+
+
+def variable_names() -> frozenset[str]:
+    """Every environment variable the settings read (upper case)."""
+    return frozenset(
+        n for name, field in Settings.model_fields.items() for n in env_names(name, field)
+    )
