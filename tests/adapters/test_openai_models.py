@@ -3,7 +3,9 @@ translation, timeouts, batching, concurrency, stream cancellation, no key leaks.
 
 from __future__ import annotations
 
+import array
 import asyncio
+import base64
 import logging
 import socket
 import time
@@ -23,11 +25,12 @@ from adapters.openai import (
     build_openai_client,
 )
 from adapters.openai.retry import parse_retry_after
+from adapters.openai.wire import first_text, usage_of, vector_of
 from fakes.openai_content import fake_vector
 from fakes.openai_server import FakeOpenAI
 from rag_core.conversations import Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
-from rag_core.ports import ChatMessage
+from rag_core.ports import ChatMessage, Usage
 
 KEY = "sk-test-SECRET-4f9a8b7c6d5e"
 EMBEDDING_MODEL = "text-embedding-3-small"
@@ -81,6 +84,11 @@ def chat(client: AsyncOpenAI, policy: RetryPolicy) -> OpenAIChatModel:
 @pytest.fixture
 def embedder(client: AsyncOpenAI, policy: RetryPolicy) -> OpenAIEmbedder:
     return OpenAIEmbedder(client, EMBEDDING_MODEL, retry=policy)
+
+
+def as_sent(text: str) -> tuple[float, ...]:
+    """The fake's vector for ``text`` at the float32 precision of the base64 wire."""
+    return tuple(array.array("f", fake_vector(EMBEDDING_MODEL, text, 16)))
 
 
 def closed_port() -> int:
@@ -229,8 +237,8 @@ async def test_300_inputs_in_batches_of_128_are_3_requests_in_order(
     vectors = await embedder.embed(texts)
     assert fake.requests["embeddings"] == 3
     assert sorted(len(body["input"]) for _, body in fake.bodies) == [44, 128, 128]
-    assert vectors == [tuple(fake_vector(EMBEDDING_MODEL, t, 16)) for t in texts]
-    assert {body["encoding_format"] for _, body in fake.bodies} == {"float"}
+    assert vectors == [as_sent(t) for t in texts]
+    assert {body["encoding_format"] for _, body in fake.bodies} == {"base64"}
 
 
 async def test_batches_are_also_bounded_in_characters(
@@ -240,7 +248,7 @@ async def test_batches_are_also_bounded_in_characters(
     texts = [f"{n}" * 1000 for n in range(10)]
     vectors = await embedder.embed(texts)
     assert sorted(len(body["input"]) for _, body in fake.bodies) == [2] * 5
-    assert vectors == [tuple(fake_vector(EMBEDDING_MODEL, t, 16)) for t in texts]
+    assert vectors == [as_sent(t) for t in texts]
 
 
 async def test_at_most_max_concurrency_requests_in_flight(
@@ -288,6 +296,52 @@ async def test_dimension_is_discovered_once_or_configured(
     configured = OpenAIEmbedder(client, EMBEDDING_MODEL, retry=policy, dimension=16)
     assert configured.dimension == 16
     assert fake.requests["embeddings"] == 1
+
+
+async def test_every_call_sends_the_key(policy: RetryPolicy) -> None:
+    with FakeOpenAI(dimension=16, api_key=KEY) as server:
+        client = build_openai_client(KEY, server.base_url, read_timeout=5)
+        assert await OpenAIEmbedder(client, EMBEDDING_MODEL, retry=policy).embed(["a"])
+        chat = OpenAIChatModel(client, "m", retry=policy)
+        assert (await chat.complete(QUESTION)).text == "Topics carry messages. [1]"
+        assert "".join([d.text async for d in chat.stream(QUESTION)]) == (
+            "Topics carry messages. [1]"
+        )
+        await client.close()
+        wrong = build_openai_client("sk-wrong-key-0000", server.base_url, read_timeout=5)
+        with pytest.raises(DependencyUnavailable, match="AuthenticationError"):
+            await OpenAIEmbedder(wrong, EMBEDDING_MODEL, retry=policy).embed(["a"])
+        await wrong.close()
+
+
+def test_vectors_are_read_from_base64_float32_or_lists_of_numbers() -> None:
+    values = [0.5, -0.25, 1e-3]
+    packed = base64.b64encode(array.array("f", values).tobytes()).decode()
+    assert vector_of({"index": 0, "embedding": packed}) == tuple(array.array("f", values))
+    assert vector_of({"index": 0, "embedding": [0.5, -1, 2.0]}) == (0.5, -1.0, 2.0)
+    for item in (
+        {"embedding": "not base64!"},
+        {"embedding": base64.b64encode(b"12345").decode()},  # not a whole float32
+        {"embedding": ["0.5"]},
+        {"embedding": None},
+        {},
+        "a string",
+    ):
+        with pytest.raises(DependencyUnavailable, match="malformed answer"):
+            vector_of(item)
+
+
+def test_answers_of_unexpected_shapes_are_unavailable_not_crashes() -> None:
+    assert first_text({"choices": [{"index": 0, "message": {"content": "hi"}}]}, "message") == "hi"
+    assert first_text({"choices": []}, "message") == ""
+    assert first_text({}, "delta") == ""
+    assert first_text({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}, "delta") == ""
+    for answer in ({"choices": "x"}, {"choices": [{"index": 0, "message": {"content": 3}}]}):
+        with pytest.raises(DependencyUnavailable, match="malformed answer"):
+            first_text(answer, "message")
+    assert usage_of({"usage": {"prompt_tokens": 3, "completion_tokens": 2}}) == Usage(3, 2)
+    assert usage_of({"usage": {"prompt_tokens": "3"}}) == Usage(0, 0)
+    assert usage_of({"usage": None}) is None
 
 
 async def test_vectors_of_another_dimension_than_configured_are_refused(

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from typing import TypeVar
+from typing import Any
 
 import openai
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from adapters.openai.client import probe_server
 from adapters.openai.errors import call, translate
 from adapters.openai.retry import RetryPolicy
+from adapters.openai.wire import JSON, first_text, malformed, open_stream, post_json, usage_of
 from rag_core.conversations import Role
 from rag_core.ports import ChatMessage, Completion, Delta, Usage
 
-T = TypeVar("T")
-
 
 class OpenAIChatModel:
-    """Implements :class:`rag_core.ports.ChatModel` with ``client.chat.completions``.
+    """Implements :class:`rag_core.ports.ChatModel` with ``POST /chat/completions``.
 
     ``complete`` returns the first choice's text ("" if the server sent none) and
     its usage (zeros if the server does not report it). ``stream`` yields one
@@ -29,6 +26,7 @@ class OpenAIChatModel:
     response, so the server sees the client go and stops generating.
     ``temperature=None`` leaves it to the server (models that refuse one).
     ``max_tokens`` is sent as ``max_tokens``, which compatible servers all read.
+    Answers are read as plain JSON (``adapters.openai.wire``), not SDK models.
 
     Errors and timing: calls are retried per ``retry`` on connection errors,
     timeouts, 408/429/5xx (honouring Retry-After); a stream only until its first
@@ -59,27 +57,22 @@ class OpenAIChatModel:
     async def complete(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
     ) -> Completion:
-        response = await call(
+        answer = await call(
             self._retry,
-            lambda: self._client.chat.completions.create(
-                model=self._model,
-                messages=[_message(m) for m in messages],
-                temperature=_given(self._temperature),
-                max_tokens=_given(max_tokens),
-            ),
+            lambda: post_json(self._client, "/chat/completions", self._body(messages, max_tokens)),
             label="openai chat completion",
             secret=self._client.api_key,
         )
-        text = (response.choices[0].message.content or "") if response.choices else ""
-        return Completion(text=text, usage=_usage(response.usage))
+        return Completion(text=first_text(answer, "message"), usage=usage_of(answer) or Usage())
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
     ) -> AsyncGenerator[Delta, None]:
-        payload = [_message(m) for m in messages]
+        body = self._body(messages, max_tokens)
+        body["stream_options"] = {"include_usage": True}
         reader = await call(
             self._retry,
-            lambda: self._open(payload, max_tokens),
+            lambda: self._open(body),
             label="openai chat stream",
             secret=self._client.api_key,
         )
@@ -99,19 +92,17 @@ class OpenAIChatModel:
         """One ``GET /models`` without retries; raises DependencyUnavailable if it fails."""
         await probe_server(self._client)
 
-    async def _open(
-        self, payload: list[ChatCompletionMessageParam], max_tokens: int | None
-    ) -> _Reader:
+    def _body(self, messages: Sequence[ChatMessage], max_tokens: int | None) -> JSON:
+        body: JSON = {"model": self._model, "messages": [_message(m) for m in messages]}
+        if self._temperature is not None:
+            body["temperature"] = self._temperature
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        return body
+
+    async def _open(self, body: JSON) -> _Reader:
         """Start a stream and read up to its first text: the part worth retrying."""
-        upstream = await self._client.chat.completions.create(
-            model=self._model,
-            messages=payload,
-            temperature=_given(self._temperature),
-            max_tokens=_given(max_tokens),
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        reader = _Reader(upstream)
+        reader = _Reader(await open_stream(self._client, "/chat/completions", body))
         try:
             reader.first = await reader.next_text()
         except BaseException:
@@ -123,7 +114,7 @@ class OpenAIChatModel:
 class _Reader:
     """Reads a chunk stream text by text, keeping the last usage it reported."""
 
-    def __init__(self, upstream: openai.AsyncStream[ChatCompletionChunk]) -> None:
+    def __init__(self, upstream: openai.AsyncStream[JSON]) -> None:
         self._upstream = upstream
         self.first: str | None = None
         self.usage = Usage()
@@ -135,9 +126,12 @@ class _Reader:
                 chunk = await self._upstream.__anext__()
             except StopAsyncIteration:
                 return None
-            if chunk.usage is not None:
-                self.usage = _usage(chunk.usage)
-            text = "".join(c.delta.content or "" for c in chunk.choices if c.index == 0)
+            if not isinstance(chunk, dict):
+                raise malformed("a streamed chunk is not an object")
+            usage = usage_of(chunk)
+            if usage is not None:
+                self.usage = usage
+            text = first_text(chunk, "delta")
             if text:
                 return text
 
@@ -145,21 +139,6 @@ class _Reader:
         await self._upstream.close()
 
 
-def _message(message: ChatMessage) -> ChatCompletionMessageParam:
-    if message.role is Role.SYSTEM:
-        return {"role": "system", "content": message.content}
-    if message.role is Role.ASSISTANT:
-        return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
-
-
-def _given(value: T | None) -> T | openai.Omit:
-    return openai.omit if value is None else value
-
-
-def _usage(usage: CompletionUsage | None) -> Usage:
-    if usage is None:
-        return Usage()
-    return Usage(
-        prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0
-    )
+def _message(message: ChatMessage) -> dict[str, Any]:
+    role = {Role.SYSTEM: "system", Role.ASSISTANT: "assistant"}.get(message.role, "user")
+    return {"role": role, "content": message.content}

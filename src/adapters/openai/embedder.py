@@ -11,6 +11,7 @@ import openai
 from adapters.openai.client import probe_server
 from adapters.openai.errors import DEPENDENCY, call
 from adapters.openai.retry import RetryPolicy
+from adapters.openai.wire import index_of, malformed, post_json, vector_of
 from rag_core.errors import DependencyUnavailable
 
 Vector = tuple[float, ...]
@@ -22,7 +23,7 @@ class DimensionUnknown(RuntimeError):
 
 
 class OpenAIEmbedder:
-    """Implements :class:`rag_core.ports.Embedder` with ``client.embeddings.create``.
+    """Implements :class:`rag_core.ports.Embedder` with ``POST /embeddings``.
 
     Contract: one vector per text, in order. Texts go many per request: at most
     ``batch_size`` texts and ``max_batch_chars`` characters each (the default keeps
@@ -32,7 +33,9 @@ class OpenAIEmbedder:
     (the default keeps a text under the 8,191-token input limit of OpenAI's models
     at one token per character), and an empty text is sent as one space, which
     every server accepts. Vectors are requested as
-    floats, so servers without base64 support work too.
+    base64 float32 (what the official SDK asks for by default, and 6 times
+    cheaper to read than JSON floats); a server that answers with lists of
+    floats works too.
 
     Dimension: ``dimension`` is the configured one, or else learned from the first
     response; reading it before either raises DimensionUnknown. ``await
@@ -136,20 +139,25 @@ class OpenAIEmbedder:
         self, batch: list[str], slots: asyncio.Semaphore | None = None
     ) -> list[Vector]:
         async with slots or contextlib.nullcontext():
-            response = await call(
+            answer = await call(
                 self._retry,
-                lambda: self._client.embeddings.create(
-                    model=self._model, input=batch, encoding_format="float"
+                lambda: post_json(
+                    self._client,
+                    "/embeddings",
+                    {"model": self._model, "input": batch, "encoding_format": "base64"},
                 ),
                 label="openai embeddings",
                 secret=self._client.api_key,
             )
-        items = sorted(response.data, key=lambda item: item.index)
-        if [item.index for item in items] != list(range(len(batch))):
+        data = answer.get("data")
+        if not isinstance(data, list):
+            raise malformed("an embeddings answer without 'data'")
+        items = sorted(data, key=index_of)
+        if [index_of(item) for item in items] != list(range(len(batch))):
             raise DependencyUnavailable(
                 DEPENDENCY, f"{len(items)} embeddings returned for {len(batch)} inputs"
             )
-        vectors = [tuple(float(x) for x in item.embedding) for item in items]
+        vectors = [vector_of(item) for item in items]
         for vector in vectors:
             self._check_dimension(len(vector))
         return vectors
