@@ -15,6 +15,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from entrypoints.http.request_id import RequestIdMiddleware, current_request_id
 from entrypoints.json_logs import JsonFormatter
@@ -146,6 +148,47 @@ def test_configured_secret_values_are_masked_whatever_their_shape() -> None:
     rec = record("qdrant said %s", "unauthorised key Zq8-plain-looking-value")
     RedactionFilter(["Zq8-plain-looking-value", "short"]).filter(rec)
     assert rec.getMessage() == "qdrant said unauthorised key ***"
+
+
+FRAGMENTS = [
+    *(text for text, _ in SECRETS),
+    *(secret for _, secret in SECRETS),
+    "Zq8-plain-looking-value",
+    "127.0.0.1:5555",
+    ' - "GET /health HTTP/1.1" 200',
+    "[SQL: ",
+    "[parameters: ",
+    "]\n",
+    ":",
+    "=",
+    "@",
+    "//",
+    "/",
+    "?",
+    "&",
+    " ",
+    "\n",
+    "'",
+    '"',
+    "x",
+    "Bearer ",
+    "TOKEN",
+    "Api-Key",
+    "sk-",
+    "eyJ",
+    "hf_",
+    "ghp_",
+    "AbCdEfGhIjKlMnOpQrStUvWxYz",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join))
+def test_the_shortcut_never_changes_what_is_masked(text: str) -> None:
+    """``redact`` skips texts that cannot hold a secret; it must agree with the full pass."""
+    masking = RedactionFilter(["Zq8-plain-looking-value"])
+    for hide_sql in (True, False):
+        assert masking.redact(text, hide_sql=hide_sql) == masking.mask_all(text, hide_sql=hide_sql)
 
 
 def test_ordinary_text_is_left_alone() -> None:

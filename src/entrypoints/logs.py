@@ -48,6 +48,11 @@ _SECRETS: list[tuple[re.Pattern[str], str]] = [
         rf"\1{MASK}",
     ),
 ]
+# Every pattern above (and the SQL blocks below) needs one of these to match: a text
+# without any is left as it is, which is most log lines (access lines among them).
+_MAYBE_SECRET = re.compile(
+    rf"(?i)://|@|eyJ|sk-|hf_|gh[pousr]_|bearer|{_SECRET_KEY}|\[(?:SQL|parameters): "
+)
 # SQLAlchemy puts the statement and its parameters (user data) into its messages,
 # each on a line of its own.
 _SQL_START = re.compile(r"^\[(SQL|parameters): ", re.MULTILINE)
@@ -73,6 +78,14 @@ class RedactionFilter(logging.Filter):
 
     def redact(self, text: str, *, hide_sql: bool = True) -> str:
         """``text`` with every secret it holds masked."""
+        if _MAYBE_SECRET.search(text) is None and (
+            self._known is None or self._known.search(text) is None
+        ):
+            return text
+        return self.mask_all(text, hide_sql=hide_sql)
+
+    def mask_all(self, text: str, *, hide_sql: bool = True) -> str:
+        """What ``redact`` returns, without its shortcut for texts that cannot hold a secret."""
         if self._known is not None:
             text = self._known.sub(MASK, text)
         for pattern, replacement in _SECRETS:
