@@ -77,7 +77,15 @@ def clean(text: str) -> str:
 
 
 def snippet(markdown: str) -> str:
-    text = " ".join(paragraphs(markdown)) or " ".join(markdown.split())
+    """The start of the prose of ``markdown``, at most SNIPPET_CHARS long."""
+    parts: list[str] = []
+    length = -1
+    for paragraph in paragraphs(markdown):  # only as many as the snippet shows
+        parts.append(paragraph)
+        length += len(paragraph) + 1
+        if length > SNIPPET_CHARS:
+            break
+    text = " ".join(parts) or " ".join(markdown.split())
     return truncate(text, SNIPPET_CHARS)
 
 
