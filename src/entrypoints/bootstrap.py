@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from sqlalchemy import Engine
@@ -25,6 +26,9 @@ from adapters.system import SystemClock, UuidGenerator
 from entrypoints.breakers import make_breakers
 from entrypoints.container import Adapters, Closer, Container, assemble
 from rag_core.ports import ChatModel, Clock, Embedder, VectorIndex
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 log = logging.getLogger(__name__)
 
@@ -177,20 +181,28 @@ async def _build_models(
     # Imported here: the openai package takes a quarter of a second to import.
     from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
 
-    client = build_openai_client(
-        settings.openai_api_key.get_secret_value(),
-        settings.openai_base_url,
-        connect_timeout=settings.openai_connect_timeout,
-        read_timeout=settings.openai_timeout,
-    )
-    closers.append(client.close)
+    key = settings.openai_api_key.get_secret_value()
+
+    def client() -> AsyncOpenAI:
+        built = build_openai_client(
+            key,
+            settings.openai_base_url,
+            connect_timeout=settings.openai_connect_timeout,
+            read_timeout=settings.openai_timeout,
+        )
+        closers.append(built.close)
+        return built
+
+    # One client (one connection pool) each: the HTTP pool's work per request grows
+    # with the connections it holds (bench/README.md, P10), and short embedding calls
+    # then never queue behind long streams.
     retry = RetryPolicy(attempts=settings.openai_retries)
     model = settings.openai_embedding_model
     dimension = settings.openai_embedding_dimension or KNOWN_DIMENSIONS.get(model)
-    embedder = OpenAIEmbedder(client, model, retry=retry, dimension=dimension)
+    embedder = OpenAIEmbedder(client(), model, retry=retry, dimension=dimension)
     if dimension is None:
         await embedder.discover_dimension()
-    return embedder, OpenAIChatModel(client, settings.openai_chat_model, retry=retry)
+    return embedder, OpenAIChatModel(client(), settings.openai_chat_model, retry=retry)
 
 
 def _build_engine(settings: Settings) -> tuple[Engine, str]:
