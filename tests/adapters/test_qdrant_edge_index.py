@@ -158,14 +158,16 @@ async def test_acknowledged_writes_survive_a_killed_process(tmp_path: Path) -> N
         async def main():
             index = EdgeIndex.open(Path({str(tmp_path)!r}), "docs")
             await index.prepare(None)
+            ids = [str(uuid.uuid4()) for _ in range(50)]
             await index.upsert([
                 IndexedChunk(
-                    chunk=Chunk(id=str(uuid.uuid4()), document_id="d", ordinal=n, text="t",
+                    chunk=Chunk(id=chunk_id, document_id="d", ordinal=n, text="t",
                                 heading_path=(), content_hash="h", route="/", title="T"),
                     sparse=SparseVector(indices=(1,), values=(1.0,)),
                 )
-                for n in range(50)
+                for n, chunk_id in enumerate(ids)
             ])
+            await index.delete(ids[:10])
             os.kill(os.getpid(), signal.SIGKILL)  # no close, no flush of our own
 
         asyncio.run(main())
@@ -175,7 +177,27 @@ async def test_acknowledged_writes_survive_a_killed_process(tmp_path: Path) -> N
     assert await asyncio.wait_for(child.wait(), timeout=60) == -9
     index = EdgeIndex.open(tmp_path, "docs")
     try:
-        assert await index.count() == 50
+        assert await index.count() == 40  # new shards have no write-ahead log: flushes carry it
+    finally:
+        await index.close()
+
+
+async def test_a_shard_created_with_a_write_ahead_log_still_opens(tmp_path: Path) -> None:
+    """Shards made before the WAL was turned off keep theirs (the engine fixes it at creation)."""
+    shard = EdgeShard.create(
+        str(tmp_path / "docs"),
+        EdgeConfig(
+            vectors={},
+            sparse_vectors={"lexical": EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            wal_enabled=True,
+        ),
+    )
+    shard.close()
+    index = EdgeIndex.open(tmp_path, "docs")
+    try:
+        await index.prepare(None)
+        await index.upsert([_chunk(n) for n in range(3)])
+        assert await index.count() == 3
     finally:
         await index.close()
 

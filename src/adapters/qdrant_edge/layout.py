@@ -38,6 +38,12 @@ def edge_config(dense_dimension: int | None) -> EdgeConfig:
     seconds at that size and minutes at 50k x 1536. ``optimize()`` then only
     vacuums: with both vacuum thresholds at 0 it does so whenever anything was
     deleted, since deleted points keep counting in the IDF statistics until then.
+
+    No write-ahead log: every write of the adapter is flushed before it returns,
+    which is what makes it durable (a test kills the process right after), and
+    the log kept a resident copy of every upsert (61 MB at 10k x 1536, half the
+    gap to the 300 MB memory target; bench/README.md, P7). The engine fixes
+    this at creation: shards made with a log keep it (``load`` passes no config).
     """
     vectors: dict[str, EdgeVectorParams] = {}
     if dense_dimension is not None:
@@ -48,6 +54,7 @@ def edge_config(dense_dimension: int | None) -> EdgeConfig:
         optimizers=EdgeOptimizersConfig(
             indexing_threshold=0, deleted_threshold=0.0, vacuum_min_vector_number=0
         ),
+        wal_enabled=False,
     )
 
 
