@@ -41,32 +41,6 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# Servers to benchmark: the real `rag-backend serve`, or the same app with proposed fixes
-# applied from outside (bench/experiments/patched_server.py), to measure a fix first.
-_PATCHED = [PYTHON, "-m", "bench.experiments.patched_server"]
-VARIANTS: dict[str, tuple[list[str] | None, dict[str, str]]] = {
-    "baseline": (None, {}),
-    "async-deps": ([*_PATCHED, "--async-deps"], {}),
-    "embed-slots": ([*_PATCHED, "--embed-slots", "1000"], {}),
-    "fixes": ([*_PATCHED, "--async-deps", "--embed-slots", "1000", "--embed-base64"], {}),
-    # needs `pip install --target /tmp/uvx uvloop httptools`
-    "fixes+uvloop": (
-        [
-            *_PATCHED,
-            "--async-deps",
-            "--embed-slots",
-            "1000",
-            "--embed-base64",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ],
-        {"PYTHONPATH": "/tmp/uvx"},
-    ),
-}
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,7 +22,6 @@ from typing import Any
 
 from bench import corpus, datasets
 from bench.common import (
-    VARIANTS,
     WORK,
     Sampler,
     fake_openai,
@@ -36,12 +35,6 @@ from bench.common import (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--variant",
-        default="baseline",
-        choices=sorted(VARIANTS),
-        help="server: the real one, or with proposed fixes applied (see bench/README.md)",
-    )
     p.add_argument("--chunks", type=int, default=10000)
     p.add_argument("--dimension", type=int, default=1536)
     p.add_argument("--duration", type=float, default=15.0)
@@ -124,7 +117,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = corpus.write_bodies(WORK / "queries.jsonl")
     prepared = datasets.prepared(args.chunks, dense=args.dimension)
     result: dict[str, Any] = {
-        "variant": args.variant,
         "chunks": args.chunks,
         "dimension": args.dimension,
         "prepared": json.loads((prepared.parent / f"{prepared.name}.json").read_text()),
@@ -160,8 +152,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if name == "overhead" and not args.no_calibrate:
                 part["fake_alone"] = calibrate_fake(fake.base_url, levels, duration)
             data = datasets.copy_of(prepared, f"chat-{name}")
-            env = service_env(data, free_port(), openai=fake, extra=VARIANTS[args.variant][1])
-            with running_service(env, argv=VARIANTS[args.variant][0]) as svc:
+            env = service_env(data, free_port(), openai=fake)
+            with running_service(env) as svc:
                 part["ready_seconds"] = round(svc.extra["ready_seconds"], 2)
                 part["levels"] = _chat_levels(
                     svc.base_url, svc.pid, levels, duration, injected, bodies, fake.pid
@@ -178,9 +170,7 @@ def _cpu_ms(r: dict[str, Any]) -> str:
 
 
 def summary(result: dict[str, Any]) -> list[str]:
-    lines = [
-        f"server {result.get('variant', 'baseline')}; {result['chunks']} chunks, dimension {result['dimension']}"
-    ]
+    lines = [f"{result['chunks']} chunks, dimension {result['dimension']}"]
     for name in ("overhead", "concurrency"):
         part = result.get(name)
         if not part:

@@ -1,4 +1,6 @@
-"""`/health` next to `/health/live` (the baseline: no dependency, no I/O) in one run.
+"""`/health` next to `/health/live` (the baseline: no dependency, no I/O) in one run,
+and next to a bare FastAPI endpoint returning ``{}`` (bench/bare_app.py, the reference
+of performance.md) served by its own process on the same machine.
 
 The service runs with its real adapters: embedded index, and PostgreSQL (the local
 server on 127.0.0.1:5432, database ``rag_bench``) reached through a loopback proxy
@@ -6,7 +8,7 @@ that the scenario later switches to black-hole mode (connections accepted, nothi
 ever answered: a hung database). Phases:
 
 1. sweep: /health/live and /health at 1, 50, 200, 500 connections;
-2. normal: ``rounds`` x (/health/live, /health) at 64 connections, side by side;
+2. normal: ``rounds`` x (bare ``{}``, /health/live, /health) at 64 connections, side by side;
 3. hung: the proxy black-holes PostgreSQL, then the same rounds again.
 
 Target: /health throughput >= 0.8 x /health/live's, p99 < 10 ms at 64 connections,
@@ -22,7 +24,7 @@ from typing import Any
 import httpx
 
 from bench.common import (
-    VARIANTS,
+    PYTHON,
     WORK,
     SwitchableProxy,
     free_port,
@@ -48,7 +50,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="raw", choices=["raw", "httpx"])
     p.add_argument("--no-hang", action="store_true", help="skip the hung-database phase")
     p.add_argument("--health-interval", default="2", help="HEALTH_INTERVAL for the service")
-    p.add_argument("--variant", default="baseline", choices=sorted(VARIANTS))
 
 
 def _postgres_ready() -> str | None:
@@ -74,9 +75,12 @@ def _postgres_ready() -> str | None:
     return None
 
 
-def _pair_rounds(base: str, args: argparse.Namespace) -> dict[str, Any]:
+def _pair_rounds(base: str, bare: str, args: argparse.Namespace) -> dict[str, Any]:
     rounds = []
     for _ in range(args.rounds):
+        reference = loadgen(
+            bare, "/", concurrency=args.connections, duration=args.duration, engine=args.engine
+        )
         live = loadgen(
             base,
             "/health/live",
@@ -92,15 +96,30 @@ def _pair_rounds(base: str, args: argparse.Namespace) -> dict[str, Any]:
             engine=args.engine,
         )
         ratio = health["throughput_rps"] / live["throughput_rps"] if live["throughput_rps"] else 0.0
-        rounds.append({"live": live, "health": health, "ratio": round(ratio, 3)})
+        bare_rps = reference["throughput_rps"]
+        ratio_bare = health["throughput_rps"] / bare_rps if bare_rps else 0.0
+        rounds.append(
+            {
+                "bare": reference,
+                "live": live,
+                "health": health,
+                "ratio": round(ratio, 3),
+                "ratio_bare": round(ratio_bare, 3),
+            }
+        )
         log(
-            f"  live {live['throughput_rps']:.0f} rps p99 {live['latency_ms'].get('p99')} ms | "
+            f"  bare {bare_rps:.0f} rps p99 {reference['latency_ms'].get('p99')} ms | live {live['throughput_rps']:.0f} rps p99 {live['latency_ms'].get('p99')} ms | "
             f"health {health['throughput_rps']:.0f} rps p99 {health['latency_ms'].get('p99')} ms "
-            f"errors {health['errors']} {health['error_kinds']} | ratio {ratio:.2f}"
+            f"errors {health['errors']} {health['error_kinds']} | ratio {ratio:.2f} (bare {ratio_bare:.2f})"
         )
     return {
         "rounds": rounds,
         "ratio_median": round(median([r["ratio"] for r in rounds]), 3),
+        "ratio_bare_median": round(median([r["ratio_bare"] for r in rounds]), 3),
+        "bare_rps_median": median([r["bare"]["throughput_rps"] for r in rounds]),
+        "bare_p99_median": median(
+            [r["bare"]["latency_ms"].get("p99", float("nan")) for r in rounds]
+        ),
         "live_rps_median": median([r["live"]["throughput_rps"] for r in rounds]),
         "health_rps_median": median([r["health"]["throughput_rps"] for r in rounds]),
         "live_p99_median": median(
@@ -147,24 +166,26 @@ def _signed_in_calls(base: str, token: str, times: int) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    argv, variant_env = VARIANTS[args.variant]
     problem = None if args.no_hang else _postgres_ready()
     data = fresh_dir(WORK / "runs" / "health")
     result: dict[str, Any] = {
-        "variant": args.variant,
         "engine": args.engine,
         "connections": args.connections,
     }
     proxy = SwitchableProxy(PG if problem is None and not args.no_hang else None)
     with proxy:
-        extra = {"HEALTH_INTERVAL": args.health_interval, **variant_env}
+        extra = {"HEALTH_INTERVAL": args.health_interval}
         if problem is None and not args.no_hang:
             extra["NEON_API_KEY"] = f"postgresql://postgres@127.0.0.1:{proxy.port}/{PG_DB}"
             result["database"] = "postgresql via switchable proxy"
         else:
             result["database"] = f"sqlite ({problem or 'hang phase skipped'})"
         env = service_env(data, free_port(), extra=extra)
-        with running_service(env, argv=argv) as svc:
+        bare_env = service_env(fresh_dir(WORK / "runs" / "bare"), free_port())
+        with (
+            running_service(env) as svc,
+            running_service(bare_env, argv=[PYTHON, "-m", "bench.bare_app"]) as bare,
+        ):
             base = svc.base_url
             result["ready_seconds"] = round(svc.extra["ready_seconds"], 2)
             levels = [int(x) for x in args.levels.split(",") if x.strip()]
@@ -184,7 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
             result["sweep"] = sweep
             log(f"normal phase: {args.rounds} rounds at {args.connections} connections")
-            result["normal"] = _pair_rounds(base, args)
+            result["normal"] = _pair_rounds(base, bare.base_url, args)
             result["normal"]["threads"] = rss_mb(svc.pid).get("threads")
             if problem is None and not args.no_hang:
                 token = _sign_up(base)
@@ -200,7 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 log(
                     f"hung phase: /health says {snapshot.status_code} {snapshot.json().get('status')}"
                 )
-                result["hung"] = _pair_rounds(base, args)
+                result["hung"] = _pair_rounds(base, bare.base_url, args)
                 log("signed-in calls while hung (each bounded to 20 s by the client)")
                 result["signed_in_while_hung"] = _signed_in_calls(base, token, 3)
                 circuits = httpx.get(base + "/health/circuits", timeout=5).json()
@@ -216,9 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summary(result: dict[str, Any]) -> list[str]:
-    lines = [
-        f"variant {result['variant']}, engine {result['engine']}, database {result['database']}"
-    ]
+    lines = [f"engine {result['engine']}, database {result['database']}"]
     for row in result.get("sweep", []):
         lines.append(
             f"sweep {row['url'].rsplit('/', 2)[-1] if row['url'].endswith('live') else 'health'} "
@@ -236,6 +255,11 @@ def summary(result: dict[str, Any]) -> list[str]:
                 f"p99 {ph['health_p99_median']} ms; /health/live p99 {ph['live_p99_median']} ms; "
                 f"errors {ph['health_errors']}; service threads {ph.get('threads')}"
             )
+            if "bare_rps_median" in ph:
+                lines.append(
+                    f"{phase} @{result['connections']}: bare FastAPI {{}} {ph['bare_rps_median']:.0f} rps, "
+                    f"p99 {ph['bare_p99_median']} ms -> /health at {ph['ratio_bare_median']:.2f} x bare"
+                )
     for key in ("signed_in_before_hang", "signed_in_while_hung"):
         if key in result:
             calls = ", ".join(f"{c['call']} {c['status']} {c['seconds']} s" for c in result[key])

@@ -18,7 +18,6 @@ from typing import Any
 
 from bench import corpus, datasets
 from bench.common import (
-    VARIANTS,
     WORK,
     Sampler,
     fake_openai,
@@ -31,12 +30,6 @@ from bench.common import (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--variant",
-        default="baseline",
-        choices=sorted(VARIANTS),
-        help="server: the real one, or with proposed fixes applied (see bench/README.md)",
-    )
     p.add_argument("--chunks", type=int, default=10000)
     p.add_argument("--dimension", type=int, default=1536)
     p.add_argument("--levels", default="1,50,200,500")
@@ -51,7 +44,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     prepared = datasets.prepared(args.chunks, dense=args.dimension)
     first_token = args.embedding_latency + args.first_byte_latency + args.token_delay
     result: dict[str, Any] = {
-        "variant": args.variant,
         "chunks": args.chunks,
         "dimension": args.dimension,
         "embedding_latency": args.embedding_latency,
@@ -68,8 +60,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dimension=args.dimension,
     ) as fake:
         data = datasets.copy_of(prepared, "stream")
-        env = service_env(data, free_port(), openai=fake, extra=VARIANTS[args.variant][1])
-        with running_service(env, argv=VARIANTS[args.variant][0]) as svc:
+        env = service_env(data, free_port(), openai=fake)
+        with running_service(env) as svc:
             for level in [int(x) for x in args.levels.split(",") if x.strip()]:
                 with Sampler(svc.pid) as sampler, Sampler(fake.pid) as fake_sampler:
                     r = loadgen(
@@ -98,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> list[str]:
     lines = [
-        f"server {result.get('variant', 'baseline')}; {result['chunks']} chunks; upstream first token at {result['injected_first_token_s'] * 1000:.0f} ms "
+        f"{result['chunks']} chunks; upstream first token at {result['injected_first_token_s'] * 1000:.0f} ms "
         f"(embedding {result['embedding_latency']} + first byte {result['first_byte_latency']} + "
         f"token {result['token_delay']} s)"
     ]
