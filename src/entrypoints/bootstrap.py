@@ -25,6 +25,7 @@ from adapters.sql.engine import create_engine_for, prepare_schema
 from adapters.system import SystemClock, UuidGenerator
 from entrypoints.breakers import make_breakers
 from entrypoints.container import Adapters, Closer, Container, assemble
+from rag_core.errors import DependencyUnavailable
 from rag_core.ports import ChatModel, Clock, Embedder, VectorIndex
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
             await asyncio.to_thread(engine.dispose)
 
         closers.append(dispose)
-        await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
+        await _prepare_schema(engine, dependency, settings.database_timeout)
         embedder, chat_model = await _build_models(settings, closers)
         breakers = make_breakers(settings, clock, dependency)
         session_ids = PresetIds(UuidGenerator())
@@ -138,6 +139,23 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         for close in reversed(closers):
             await close()
         raise
+
+
+async def _prepare_schema(engine: Engine, dependency: str, seconds: float) -> None:
+    """Prepare the schema now if the database answers within ``seconds``; if not,
+    start anyway: answers do not need the database (signed-in turns wait in the
+    outbox), and the first SQL call that gets through prepares it."""
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
+    except (DependencyUnavailable, TimeoutError) as exc:
+        reason = exc.reason if isinstance(exc, DependencyUnavailable) else "Timeout"
+        log.warning(
+            "%s unavailable at start-up (%s): starting degraded; "
+            "the schema is prepared on the first call that reaches it",
+            dependency,
+            reason,
+        )
 
 
 def _build_index(settings: Settings) -> tuple[VectorIndex, Closer | None]:

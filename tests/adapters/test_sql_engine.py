@@ -21,7 +21,9 @@ from adapters.sql.engine import (
     normalise_url,
     prepare_schema,
     redact,
+    run_sql,
 )
+from adapters.sql.schema import metadata
 from postgres import fresh_database
 from rag_core.errors import DependencyUnavailable
 
@@ -225,3 +227,19 @@ def test_only_connectivity_errors_become_unavailable() -> None:
         raise invalidated
     with pytest.raises(IntegrityError), dependency_errors("db"):
         raise IntegrityError("INSERT", None, Exception("duplicate"))
+
+
+async def test_the_first_call_prepares_a_schema_not_prepared_at_start_up(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'app.db'}")
+    try:
+        assert inspect(engine).get_table_names() == []
+        tables = [table.name for table in metadata.sorted_tables]
+        count = await run_sql(
+            engine,
+            "database",
+            lambda c: c.execute(text(f"SELECT count(*) FROM {tables[0]}")).scalar(),
+        )
+        assert count == 0
+        assert sorted(inspect(engine).get_table_names()) == sorted(tables)
+    finally:
+        engine.dispose()

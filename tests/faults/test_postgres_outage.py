@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import URL, make_url, text
 
@@ -23,6 +24,7 @@ from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.lexical import LexicalEncoder
 from rag_core.retrieval import Retriever
+from service_process import clean_env, free_port, running_service
 
 pytestmark = pytest.mark.postgres
 
@@ -149,3 +151,37 @@ async def test_turns_survive_an_outage_and_a_restart(
     for key, questions in asked.items():
         assert [role for role, _ in stored[key]] == questions_and_answers(questions), key
         assert [content for role, content in stored[key] if role == "user"] == questions, key
+
+
+def test_the_service_starts_while_postgres_is_down_and_prepares_the_schema_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    with fresh_database() as url:  # empty: no tables yet
+        parsed = make_url(url)
+        with FaultProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
+            proxy.refuse()
+            through = parsed.set(host=proxy.host, port=proxy.port)
+            env = clean_env(
+                PORT=str(free_port()),
+                DATA_DIR=str(tmp_path / "data"),
+                DATABASE_URL=through.render_as_string(hide_password=False),
+            )
+            account = {"email": "back@example.com", "name": "B", "password": "long-password-1"}
+            with running_service(env, tmp_path) as base:  # ready although the database is down
+                health = httpx.get(f"{base}/health", timeout=10).json()
+                assert health["components"]["database"]["status"] == "fail"
+                answer = httpx.post(f"{base}/chat", json={"query": "hello"}, timeout=10)
+                assert answer.status_code == 200
+                refused = httpx.post(f"{base}/api/auth/sign-up", json=account, timeout=10)
+                assert refused.status_code == 503
+
+                proxy.pass_through()
+                signed_up = httpx.post(f"{base}/api/auth/sign-up", json=account, timeout=10)
+                assert signed_up.status_code == 200, signed_up.text
+                token = signed_up.json()["session"]["accessToken"]
+                sessions = httpx.get(
+                    f"{base}/api/chat/sessions",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=10,
+                )
+                assert sessions.status_code == 200

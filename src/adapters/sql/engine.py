@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -188,13 +189,19 @@ def dependency_errors(dependency: str) -> Iterator[None]:
         raise
 
 
+# Engines whose schema this process has prepared; run_sql prepares the others first.
+_PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def prepare_schema(engine: Engine, *, dependency: str = "database") -> None:
     """Create the tables that are missing; never alters or drops.
 
     Safe on every boot and from several instances at once: on PostgreSQL a
     transaction-scoped advisory lock serialises the instances (it also works
     behind a transaction pooler). Raises DependencyUnavailable as
-    :func:`dependency_errors` does.
+    :func:`dependency_errors` does. :func:`run_sql` calls it on an engine's
+    first use, so a service started while its database was down prepares the
+    schema once the database answers.
     """
     with dependency_errors(dependency), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -202,6 +209,7 @@ def prepare_schema(engine: Engine, *, dependency: str = "database") -> None:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
             )
         metadata.create_all(connection)
+    _PREPARED.add(engine)
 
 
 DEFAULT_CALL_TIMEOUT = 10.0
@@ -214,7 +222,8 @@ async def run_sql(
     *,
     seconds: float = DEFAULT_CALL_TIMEOUT,
 ) -> T:
-    """Run ``work`` in one transaction on a worker thread, bounded by ``seconds``.
+    """Run ``work`` in one transaction on a worker thread, bounded by ``seconds``
+    (the schema prepared first if this process has not done so yet).
 
     A database that stops answering (a black-holed connection: no error, no reply)
     becomes ``DependencyUnavailable(dependency, "Timeout")`` raised here, inside the
@@ -223,6 +232,8 @@ async def run_sql(
     """
 
     def call() -> T:
+        if engine not in _PREPARED:
+            prepare_schema(engine, dependency=dependency)
         with dependency_errors(dependency), engine.begin() as connection:
             return work(connection)
 
