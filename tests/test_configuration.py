@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.settings import Settings
+from entrypoints.bootstrap import embedding_dimension
 
 SECRET = "sk-this-value-must-never-be-printed"
 
@@ -70,3 +71,20 @@ def test_original_variable_names_are_accepted(monkeypatch: pytest.MonkeyPatch) -
 def test_space_id_means_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPACE_ID", "me/book")
     assert Settings(_env_file=None).production
+
+
+@pytest.mark.parametrize(
+    ("model", "configured", "expected"),
+    [
+        ("text-embedding-3-small", None, (1536, False)),
+        ("text-embedding-3-small", 1536, (1536, False)),
+        ("text-embedding-3-small", 512, (512, True)),  # asked of the API: a smaller index
+        ("text-embedding-3-large", 256, (256, True)),
+        ("nomic-embed-text", None, (None, False)),  # asked of the model at start-up
+        ("nomic-embed-text", 768, (768, False)),  # only says what the model returns
+    ],
+)
+def test_the_embedding_dimension_is_expected_or_requested(
+    model: str, configured: int | None, expected: tuple[int | None, bool]
+) -> None:
+    assert embedding_dimension(model, configured) == expected

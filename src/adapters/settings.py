@@ -82,7 +82,9 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Vector length of the embedding model; known OpenAI models need none, "
-        "others are asked once at start-up when unset.",
+        "others are asked once at start-up when unset. A smaller length for a "
+        "text-embedding-3 model is requested from the API (smaller index, faster search; "
+        "re-index after changing it).",
     )
     openai_connect_timeout: float = Field(
         5.0, gt=0, description="Seconds to connect to the model server."

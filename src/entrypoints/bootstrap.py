@@ -191,6 +191,20 @@ KNOWN_DIMENSIONS = {
 }
 
 
+def embedding_dimension(model: str, configured: int | None) -> tuple[int | None, bool]:
+    """The vector length to expect (None: ask the model) and whether to request it.
+
+    A length configured for a known OpenAI model other than its own is requested
+    (``dimensions``): text-embedding-3 models shorten their vectors, older ones
+    refuse, which the first call reports. For other models the configured length
+    only says what the model returns.
+    """
+    native = KNOWN_DIMENSIONS.get(model)
+    if configured is None:
+        return native, False
+    return configured, native is not None and configured != native
+
+
 async def _build_models(
     settings: Settings, closers: list[Closer]
 ) -> tuple[Embedder | None, ChatModel | None]:
@@ -216,8 +230,8 @@ async def _build_models(
     # then never queue behind long streams.
     retry = RetryPolicy(attempts=settings.openai_retries)
     model = settings.openai_embedding_model
-    dimension = settings.openai_embedding_dimension or KNOWN_DIMENSIONS.get(model)
-    embedder = OpenAIEmbedder(client(), model, retry=retry, dimension=dimension)
+    dimension, shorten = embedding_dimension(model, settings.openai_embedding_dimension)
+    embedder = OpenAIEmbedder(client(), model, retry=retry, dimension=dimension, shorten=shorten)
     if dimension is None:
         await embedder.discover_dimension()
     return embedder, OpenAIChatModel(client(), settings.openai_chat_model, retry=retry)

@@ -344,6 +344,20 @@ def test_answers_of_unexpected_shapes_are_unavailable_not_crashes() -> None:
     assert usage_of({"usage": None}) is None
 
 
+async def test_a_shortened_dimension_is_requested(
+    fake: FakeOpenAI, client: AsyncOpenAI, policy: RetryPolicy
+) -> None:
+    embedder = OpenAIEmbedder(client, EMBEDDING_MODEL, retry=policy, dimension=8, shorten=True)
+    vectors = await embedder.embed(["a", "b"])
+    assert [len(v) for v in vectors] == [8, 8]
+    ((_, body),) = fake.bodies
+    assert body["dimensions"] == 8
+    await OpenAIEmbedder(client, EMBEDDING_MODEL, retry=policy, dimension=16).embed(["a"])
+    assert "dimensions" not in fake.bodies[-1][1]
+    with pytest.raises(ValueError, match="shorten needs a dimension"):
+        OpenAIEmbedder(client, EMBEDDING_MODEL, retry=policy, shorten=True)
+
+
 async def test_vectors_of_another_dimension_than_configured_are_refused(
     client: AsyncOpenAI, policy: RetryPolicy
 ) -> None:

@@ -37,7 +37,9 @@ class OpenAIEmbedder:
     cheaper to read than JSON floats); a server that answers with lists of
     floats works too.
 
-    Dimension: ``dimension`` is the configured one, or else learned from the first
+    Dimension: with ``shorten``, ``dimension`` is sent as the request's
+    ``dimensions`` (text-embedding-3 models return vectors that long: a smaller
+    index and a faster search). Otherwise ``dimension`` is the configured one, or else learned from the first
     response; reading it before either raises DimensionUnknown. ``await
     discover_dimension()`` learns it up front (one request embedding a probe text),
     which a composition root needs to prepare the index. Vectors of another length
@@ -59,6 +61,7 @@ class OpenAIEmbedder:
         *,
         retry: RetryPolicy,
         dimension: int | None = None,
+        shorten: bool = False,
         batch_size: int = 128,
         max_concurrency: int = 4,
         max_chars: int = 8000,
@@ -70,10 +73,13 @@ class OpenAIEmbedder:
             )
         if dimension is not None and dimension < 1:
             raise ValueError("dimension must be at least 1")
+        if shorten and dimension is None:
+            raise ValueError("shorten needs a dimension")
         self._client = client
         self._model = model
         self._retry = retry
         self._dimension = dimension
+        self._shorten = shorten
         self._batch_size = batch_size
         self._max_chars = max_chars
         self._max_batch_chars = max_batch_chars
@@ -139,13 +145,16 @@ class OpenAIEmbedder:
         self, batch: list[str], slots: asyncio.Semaphore | None = None
     ) -> list[Vector]:
         async with slots or contextlib.nullcontext():
+            body: dict[str, object] = {
+                "model": self._model,
+                "input": batch,
+                "encoding_format": "base64",
+            }
+            if self._shorten:
+                body["dimensions"] = self._dimension
             answer = await call(
                 self._retry,
-                lambda: post_json(
-                    self._client,
-                    "/embeddings",
-                    {"model": self._model, "input": batch, "encoding_format": "base64"},
-                ),
+                lambda: post_json(self._client, "/embeddings", body),
                 label="openai embeddings",
                 secret=self._client.api_key,
             )
