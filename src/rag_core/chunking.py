@@ -4,8 +4,14 @@ A document is cut into sections at ATX headings (outside code fences); each
 section's body into blocks (paragraphs, lists, fenced code, tables); blocks
 are packed into chunks of at most ``max_chars``. Code blocks and tables are
 atomic: never cut, and a single one larger than the budget is a chunk of its
-own. Only prose is split further (at sentence boundaries) or repeated as the
-overlap that opens a follow-on chunk.
+own. Only prose is split further or repeated as the overlap that opens a
+follow-on chunk. A prose block over the budget is cut into its sentences; a
+sentence still over the budget into its words (so a chunk may end inside it,
+at whitespace); and a word still over the budget every ``max_chars`` chars.
+So every chunk holds at most ``max_chars``, except one that is a single
+over-long code block or table. Splitting never loses or repeats a word, apart
+from the overlap; only the whitespace between the pieces is normalised (to one
+space or newline).
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ BlockKind = Literal["prose", "code", "table"]
 
 @attrs.frozen(slots=True)
 class _Block:
-    """A paragraph, list, code block or table, or one sentence of a long paragraph.
-    ``glue`` is the whitespace that joins it to the unit before it in a chunk."""
+    """A paragraph, list, code block or table, or one sentence of a long paragraph,
+    or one word (or a budget-sized slice of a word) of an over-long sentence.
+    ``glue`` is the whitespace that joins it to the unit before it in a chunk
+    (empty between the slices of one word)."""
 
     kind: BlockKind
     text: str
@@ -63,9 +71,14 @@ def content_hash(route: str, breadcrumb: str, text: str) -> str:
 class Chunker:
     """Splits documents into heading-aware chunks of about ``max_chars``.
 
-    A follow-on chunk within one section opens with up to ``overlap_chars`` of
-    whole trailing sentences of the previous chunk's prose. Raises ValueError
-    unless ``max_chars > overlap_chars >= 0``.
+    Prose over the budget is cut at sentence starts; a sentence still over it
+    at whitespace; a word still over it every ``max_chars`` chars. So only a
+    single over-long code block or table makes a chunk larger than
+    ``max_chars``. A follow-on chunk within one section opens with up to
+    ``overlap_chars`` of the previous chunk's trailing prose, from a sentence
+    start on: whole sentences, or the opening words of a sentence cut at words
+    (none if no sentence starts that close to the end). Raises ValueError unless
+    ``max_chars > overlap_chars >= 0``.
     """
 
     def __init__(self, max_chars: int = 1500, overlap_chars: int = 200) -> None:
@@ -110,33 +123,62 @@ class Chunker:
     def _pack(self, blocks: tuple[_Block, ...]) -> list[str]:
         packed: list[list[_Block]] = []
         current: list[_Block] = []
+        size = 0  # len(_join(current)), kept up to date: a chunk may hold many words
         for unit in _units(blocks, self.max_chars):
-            if not current or len(_join([*current, unit])) <= self.max_chars:
+            grown = size + len(unit.glue) + len(unit.text) if current else len(unit.text)
+            if not current or grown <= self.max_chars:
                 current.append(unit)
+                size = grown
                 continue
             packed.append(current)
             room = self.max_chars - len(unit.text) - len(unit.glue)
             tail = _prose_tail(current, min(self.overlap_chars, room))
             current = [_Block("prose", tail), unit] if tail else [unit]
+            size = len(_join(current))
         if current:
             packed.append(current)
         return [_join(chunk) for chunk in packed]
 
 
 def _units(blocks: tuple[_Block, ...], max_chars: int) -> list[_Block]:
-    """The blocks, with prose blocks over the budget cut into their sentences."""
+    """The blocks, with prose blocks over the budget cut into their sentences and
+    sentences over the budget into their words."""
     units: list[_Block] = []
     for block in blocks:
         if block.kind != "prose" or len(block.text) <= max_chars:
             units.append(block)
             continue
-        starts = [*_sentence_starts(block.text), len(block.text)]
-        glue = _SEPARATOR
-        for begin, end in itertools.pairwise(starts):
-            sentence = block.text[begin:end].rstrip()
-            units.append(_Block("prose", sentence, glue))
-            glue = "\n" if "\n" in block.text[begin + len(sentence) : end] else " "
+        for sentence in _sentences(block):
+            if len(sentence.text) <= max_chars:
+                units.append(sentence)
+            else:
+                units.extend(_words(sentence, max_chars))
     return units
+
+
+def _sentences(block: _Block) -> list[_Block]:
+    """The sentences (and lines) of a prose block; the first keeps its glue."""
+    sentences: list[_Block] = []
+    starts = [*_sentence_starts(block.text), len(block.text)]
+    glue = block.glue
+    for begin, end in itertools.pairwise(starts):
+        sentence = block.text[begin:end].rstrip()
+        sentences.append(_Block("prose", sentence, glue))
+        glue = "\n" if "\n" in block.text[begin + len(sentence) : end] else " "
+    return sentences
+
+
+def _words(sentence: _Block, max_chars: int) -> list[_Block]:
+    """The words of an over-long sentence, joined by one space; the first keeps the
+    sentence's glue. A word over ``max_chars`` is cut into slices of that size."""
+    words: list[_Block] = []
+    glue = sentence.glue
+    for word in sentence.text.split():
+        for begin in range(0, len(word), max_chars):
+            words.append(_Block("prose", word[begin : begin + max_chars], glue))
+            glue = ""  # the next slice continues this word
+        glue = " "
+    return words
 
 
 def _join(units: list[_Block]) -> str:
@@ -149,8 +191,9 @@ def _sentence_starts(text: str) -> list[int]:
 
 
 def _prose_tail(units: list[_Block], budget: int) -> str:
-    """The longest run of whole sentences ending the prose that ends ``units``,
-    at most ``budget`` chars; empty if ``units`` end with code or a table."""
+    """The longest run of whole sentences ending the prose that ends ``units``
+    (or, if it ends inside a sentence cut at words, the words of it there), at
+    most ``budget`` chars; empty if ``units`` end with code or a table."""
     first = len(units)
     while first > 0 and units[first - 1].kind == "prose":
         first -= 1

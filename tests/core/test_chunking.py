@@ -3,6 +3,8 @@ import re
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rag_core.chunking import Chunker, chunk_id
 from rag_core.documents import Chunk, Document
@@ -29,6 +31,28 @@ def table(rows: int) -> str:
 
 def chunks_containing(chunks: list[Chunk], text: str) -> list[Chunk]:
     return [chunk for chunk in chunks if text in chunk.text]
+
+
+def numbered_words(count: int, start: int = 0) -> str:
+    """Distinct words of varied length and no sentence end: ``w0 ww1 www2 w3 ...``."""
+    return " ".join("w" * (1 + i % 3) + str(i) for i in range(start, start + count))
+
+
+def assert_words_kept(pieces: list[str], text: str, overlap_chars: int) -> None:
+    """The pieces hold the (distinct) words of ``text`` in order, none lost; a piece
+    repeats the end of the one before only as overlap of at most ``overlap_chars``."""
+    words = text.split()
+    position = {word: i for i, word in enumerate(words)}
+    assert len(position) == len(words), "the check needs distinct words"
+    end = 0
+    for piece in pieces:
+        indices = [position[word] for word in piece.split()]
+        start = indices[0]
+        assert indices == list(range(start, start + len(indices)))
+        assert start <= end < start + len(indices)  # no gap, and progress
+        assert len(" ".join(words[start:end])) <= overlap_chars
+        end = start + len(indices)
+    assert end == len(words)
 
 
 @pytest.mark.parametrize(("max_chars", "overlap"), [(100, 100), (100, 150), (100, -1), (0, 0)])
@@ -211,3 +235,75 @@ def test_chunk_id_is_a_uuid_that_depends_on_every_part() -> None:
     others = {chunk_id("docs/b.md", 0, "abc"), chunk_id("docs/a.md", 1, "abc")}
     others.add(chunk_id("docs/a.md", 0, "abd"))
     assert base not in others and len(others) == 3
+
+
+def test_a_long_run_of_words_without_sentence_ends_is_cut_at_word_boundaries() -> None:
+    text = numbered_words(30_000)
+    assert len(text) > 200_000
+    chunks = Chunker().split(doc(text))
+    assert len(chunks) > 200_000 // 1500
+    assert all(len(chunk.text) <= 1500 for chunk in chunks)
+    assert_words_kept([chunk.text for chunk in chunks], text, overlap_chars=200)
+    assert sum(len(chunk.text) for chunk in chunks) > 0.95 * len(text)  # chunks are well filled
+
+
+def test_a_word_longer_than_max_chars_is_cut_hard() -> None:
+    token = "".join(str(i) for i in range(3000))[:10_000]
+    chunks = Chunker(max_chars=1500, overlap_chars=200).split(doc(token))
+    assert [len(chunk.text) for chunk in chunks] == [1500] * 6 + [1000]
+    assert "".join(chunk.text for chunk in chunks) == token
+    text = f"Before it {token} after it."
+    chunks = Chunker(max_chars=1500, overlap_chars=200).split(doc(text))
+    assert all(len(chunk.text) <= 1500 for chunk in chunks)
+    assert "".join(chunk.text.replace(" ", "") for chunk in chunks) == text.replace(" ", "")
+    assert chunks[0].text == "Before it"
+    assert chunks[-1].text.endswith(" after it.")
+
+
+@pytest.mark.parametrize("joint", ["\n\n", " "])
+def test_sentence_less_prose_between_sentences_is_cut_only_where_needed(joint: str) -> None:
+    """As its own paragraph or as one huge sentence of a paragraph: only it is
+    cut at words; every ordinary sentence around it stays whole."""
+    run = numbered_words(300) + "."  # about 2000 chars, one sentence
+    text = f"{sentences(5)}\n\n{sentences(3, start=10)}{joint}{run}{joint}{sentences(5, start=20)}"
+    for overlap in (0, 120):
+        chunks = Chunker(max_chars=400, overlap_chars=overlap).split(doc(text))
+        assert all(len(chunk.text) <= 400 for chunk in chunks)
+        for i in [*range(5), *range(10, 13), *range(20, 25)]:
+            assert chunks_containing(chunks, f"Sentence number {i} is about robots.")
+        if overlap == 0:
+            assert " ".join(chunk.text for chunk in chunks).split() == text.split()
+        run_words = [[w for w in c.text.split() if re.fullmatch(r"w+\d+\.?", w)] for c in chunks]
+        assert_words_kept([" ".join(words) for words in run_words if words], run, overlap)
+
+
+def test_an_over_long_code_block_or_table_stays_whole() -> None:
+    code = f"```text\n{'x' * 3000}\n{numbered_words(400)}\n```"
+    rows = "| Key | Value |\n|---|---|\n" + f"| long | {numbered_words(400)} |"
+    text = f"Before.\n\n{code}\n\nBetween.\n\n{rows}\n\nAfter."
+    chunks = Chunker(max_chars=500, overlap_chars=100).split(doc(text))
+    assert [c.text for c in chunks] == ["Before.", code, "Between.", rows, "After."]
+
+
+WORDS = st.text("abcxyz", min_size=1, max_size=40)
+JOINTS = st.sampled_from([" ", " ", " ", "  ", "\t", ". ", "! ", "? ", "\n", "\n", "\n\n"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.tuples(WORDS, JOINTS), min_size=1, max_size=150),
+    max_chars=st.integers(10, 300),
+    overlap_fraction=st.sampled_from([0.0, 0.2, 0.5, 0.9]),
+)
+def test_prose_chunks_fit_and_keep_every_word(
+    words: list[tuple[str, str]], max_chars: int, overlap_fraction: float
+) -> None:
+    # the number makes each word distinct, so that the overlap can be told apart
+    text = "".join(f"{stem}{i}{joint}" for i, (stem, joint) in enumerate(words))
+    overlap = int(max_chars * overlap_fraction)
+    chunks = Chunker(max_chars, overlap).split(doc(text))
+    assert all(len(chunk.text) <= max_chars for chunk in chunks)
+    if overlap == 0:
+        assert "".join("".join(c.text.split()) for c in chunks) == "".join(text.split())
+    if max(len(word) for word in text.split()) <= max_chars:
+        assert_words_kept([chunk.text for chunk in chunks], text, overlap)
