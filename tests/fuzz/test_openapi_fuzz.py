@@ -4,6 +4,8 @@ them in-process (ASGI, no sockets) to the full app on the in-memory container wi
 a scripted chat model. What must hold for every response:
 
 - never a 5xx (``not_a_server_error``; nothing is down here, so not even a 503);
+- its status is one the operation documents (``status_code_conformance``): every
+  400/401/403/404/409/429/503 an operation can answer is declared for it;
 - a documented response matches its schema (``response_schema_conformance``);
 - every 4xx/5xx body is JSON ``{"detail": ...}`` (api-contract.md), a 401 carries
   ``WWW-Authenticate``, a 429/503 ``Retry-After``.
@@ -26,7 +28,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 from starlette.testclient import TestClient
 
 from adapters.settings import Settings
@@ -67,7 +72,12 @@ def errors_are_json_detail(
     return None
 
 
-CHECKS = [not_a_server_error, response_schema_conformance, errors_are_json_detail]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    errors_are_json_detail,
+]
 
 
 def _document() -> dict[str, Any]:
@@ -190,6 +200,29 @@ def test_a_domain_refusal_has_the_documented_shape(
         case.path_parameters = {"session_id": _new_session(case, fuzz_app.app, headers)}
     response = case.call_and_validate(app=fuzz_app.app, headers=headers, checks=CHECKS)
     assert 400 <= response.status_code < 500
+
+
+BODY_OPERATIONS = [
+    pytest.param(method.upper(), path, id=f"{method.upper()} {path}")
+    for path, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+    if "requestBody" in operation
+]
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_OPERATIONS)
+def test_an_unreadable_body_is_a_documented_400(fuzz_app: Any, method: str, path: str) -> None:
+    """Found by ``status_code_conformance``: a JSON body that is not UTF-8 is FastAPI's
+    400 ("There was an error parsing the body"), read before any dependency (so before
+    a 401); every operation with a body must declare it."""
+    headers = {**fuzz_app.bearer(), "Content-Type": "application/json"}
+    url = path.replace("{session_id}", "any")
+    response = TestClient(fuzz_app.app).request(
+        method, url, content=b'{"q": "\xff"}', headers=headers
+    )
+    assert response.status_code == 400, response.text
+    assert "400" in DOCUMENT["paths"][path][method.lower()]["responses"]
+    assert response.json() == {"detail": "There was an error parsing the body"}
 
 
 def test_ready_again_after_a_lifespan_restart(fuzz_app: Any) -> None:

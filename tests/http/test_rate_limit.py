@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from entrypoints.http.rate_limit import (
-    RESPONSES,
     client_address,
     install,
     limit,
@@ -21,6 +20,7 @@ from entrypoints.http.rate_limit import (
     limit_sign_in,
 )
 from entrypoints.http.rate_limiter import DEFAULT_POLICIES, Rate, RateLimitConfig, RateLimiter
+from entrypoints.http.responses import TOO_MANY_REQUESTS
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from rag_core.errors import Unauthenticated
 
@@ -291,7 +291,7 @@ async def test_a_policy_declared_twice_counts_once() -> None:
     app = build_app(limiter(FakeClock()))
     router = APIRouter(dependencies=[Depends(limit("chat"))])
 
-    @router.post("/twice", dependencies=[Depends(limit("chat"))], responses=RESPONSES)
+    @router.post("/twice", dependencies=[Depends(limit("chat"))], responses=TOO_MANY_REQUESTS)
     async def twice() -> dict[str, bool]:
         return {"ok": True}
 

@@ -19,7 +19,7 @@ import hashlib
 import ipaddress
 import math
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
@@ -28,21 +28,6 @@ from rag_core.accounts import Principal
 
 STATE_KEY = "rate_limiter"
 """``app.state.<STATE_KEY>`` holds the app's :class:`RateLimiter`; without one nothing is limited."""
-
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    429: {
-        "description": "Too many requests: retry after `Retry-After` seconds.",
-        "headers": {
-            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
-        },
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "properties": {"detail": {"type": "string"}}}
-            }
-        },
-    }
-}
-"""For a limited route's ``responses=`` (documents the 429 in the OpenAPI schema)."""
 
 
 def client_address(request: Request, proxy_hops: int) -> str:

@@ -25,7 +25,15 @@ from entrypoints.http.account_schemas import (
     UserOut,
     VerifyResponse,
 )
-from entrypoints.http.rate_limit import RESPONSES, limit_by_address, limit_sign_in
+from entrypoints.http.rate_limit import limit_by_address, limit_sign_in
+from entrypoints.http.responses import (
+    BAD_BODY,
+    BAD_CREDENTIALS,
+    EMAIL_TAKEN,
+    SIGN_IN_REQUIRED,
+    TOO_MANY_REQUESTS,
+    UNAVAILABLE,
+)
 from rag_core.accounts import AccountService, Principal
 from rag_core.errors import Unauthenticated
 
@@ -42,7 +50,14 @@ async def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
-router = APIRouter(prefix="/api/auth", tags=["accounts"], dependencies=[Depends(_no_store)])
+# Every route reaches the account store (a token is checked against it), so every
+# route can be a 503 while the database is down.
+router = APIRouter(
+    prefix="/api/auth",
+    tags=["accounts"],
+    dependencies=[Depends(_no_store)],
+    responses=UNAVAILABLE,
+)
 
 
 def _unauthorized(detail: str, *, invalid_token: bool) -> HTTPException:
@@ -101,7 +116,7 @@ async def _principal_or_none(request: Request, token: str | None) -> Principal |
     "/sign-up",
     response_model=AuthResponse,
     dependencies=[Depends(limit_by_address("sign-in"))],
-    responses=RESPONSES,
+    responses=BAD_BODY | EMAIL_TAKEN | TOO_MANY_REQUESTS,
 )
 async def sign_up(body: SignUpRequest, request: Request) -> AuthResponse:
     """Create an account and sign it in. 409 if the email is taken (case-insensitively)."""
@@ -115,7 +130,7 @@ async def sign_up(body: SignUpRequest, request: Request) -> AuthResponse:
     "/sign-in/email",
     response_model=AuthResponse,
     dependencies=[Depends(limit_sign_in)],
-    responses=RESPONSES,
+    responses=BAD_BODY | BAD_CREDENTIALS | TOO_MANY_REQUESTS,
 )
 async def sign_in(body: SignInRequest, request: Request) -> AuthResponse:
     """401 with one message whether the email is unknown or the password wrong."""
@@ -152,7 +167,7 @@ async def verify(request: Request, token: TokenDep) -> VerifyResponse:
     return VerifyResponse(valid=True, user=UserOut.of(principal.user))
 
 
-@router.get("/profile", response_model=ProfileResponse)
+@router.get("/profile", response_model=ProfileResponse, responses=SIGN_IN_REQUIRED)
 async def profile(request: Request, principal: PrincipalDep) -> ProfileResponse:
     """The reader's profile, or null if they never saved one."""
     found = await _accounts(request).get_profile(principal.user_id)
@@ -161,7 +176,9 @@ async def profile(request: Request, principal: PrincipalDep) -> ProfileResponse:
     return ProfileResponse(profile=ProfileOut.of(found, principal.user.proficiency))
 
 
-@router.post("/profile/update", response_model=SuccessResponse)
+@router.post(
+    "/profile/update", response_model=SuccessResponse, responses=BAD_BODY | SIGN_IN_REQUIRED
+)
 async def update_profile(
     body: ProfileUpdateRequest, request: Request, principal: PrincipalDep
 ) -> SuccessResponse:

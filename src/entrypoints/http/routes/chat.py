@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from entrypoints.http.deps import ContainerDep
-from entrypoints.http.rate_limit import RESPONSES, limit
+from entrypoints.http.rate_limit import limit
+from entrypoints.http.responses import ASKING
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest, ChatResponse
 
@@ -16,7 +17,7 @@ router = APIRouter(tags=["chat"])
     "/chat",
     response_model=ChatResponse,
     dependencies=[Depends(limit("chat"))],
-    responses=RESPONSES,
+    responses=ASKING,
 )
 async def chat(
     body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep

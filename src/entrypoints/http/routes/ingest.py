@@ -7,13 +7,24 @@ import time
 from fastapi import APIRouter
 
 from entrypoints.http.deps import AdminDep, ContainerDep, MetricsDep
+from entrypoints.http.responses import (
+    ADMIN_DISABLED,
+    ADMIN_KEY_REQUIRED,
+    BAD_BODY,
+    INDEX_MISMATCH,
+    UNAVAILABLE,
+)
 from entrypoints.http.schemas import IngestRequest, IngestResponse
 from rag_core.markdown import parse_document
 
 router = APIRouter(tags=["admin"])
 
 
-@router.post("/ingest", response_model=IngestResponse)
+@router.post(
+    "/ingest",
+    response_model=IngestResponse,
+    responses=BAD_BODY | ADMIN_KEY_REQUIRED | ADMIN_DISABLED | INDEX_MISMATCH | UNAVAILABLE,
+)
 async def ingest(
     body: IngestRequest, container: ContainerDep, metrics: MetricsDep, _: AdminDep
 ) -> IngestResponse:

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from entrypoints.http.deps import ContainerDep
-from entrypoints.http.rate_limit import RESPONSES, limit_by_address
+from entrypoints.http.rate_limit import limit_by_address
+from entrypoints.http.responses import BAD_BODY, TOO_MANY_REQUESTS, UNAVAILABLE
 from entrypoints.http.schemas import MAX_QUERY, Text
 from entrypoints.http.sources import error_json, source_json, usage_json
 from rag_core.conversations import Message, Role
@@ -54,7 +55,7 @@ async def models() -> dict[str, Any]:
     "/chat/completions",
     response_model=None,
     dependencies=[Depends(limit_by_address("chat"))],
-    responses=RESPONSES,
+    responses=BAD_BODY | TOO_MANY_REQUESTS | UNAVAILABLE,
 )
 async def completions(
     body: CompletionRequest, container: ContainerDep

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.responses import BAD_BODY, SESSION_OWNER, SIGN_IN_REQUIRED, UNAVAILABLE
 from entrypoints.http.routes.auth import PrincipalDep
 from entrypoints.http.schemas import Text
 from entrypoints.http.sources import source_json
 from rag_core.conversations import Conversation, Message
 from rag_core.history import MAX_TITLE, ExportFormat
 
-router = APIRouter(prefix="/api/chat", tags=["chat history"])
+router = APIRouter(
+    prefix="/api/chat", tags=["chat history"], responses=SIGN_IN_REQUIRED | UNAVAILABLE
+)
 
 
 class NewSession(BaseModel):
@@ -61,14 +64,14 @@ async def list_sessions(
     return {"sessions": [session_json(s) for s in sessions]}
 
 
-@router.post("/sessions")
+@router.post("/sessions", responses=BAD_BODY)
 async def create_session(
     body: NewSession, container: ContainerDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return session_json(await container.history.create(principal.user_id, body.title))
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", responses=SESSION_OWNER)
 async def get_session(
     session_id: str, container: ContainerDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -76,7 +79,7 @@ async def get_session(
     return {"session": session_json(session), "messages": [message_json(m) for m in messages]}
 
 
-@router.delete("/sessions/{session_id}")
+@router.delete("/sessions/{session_id}", responses=SESSION_OWNER)
 async def delete_session(
     session_id: str, container: ContainerDep, principal: PrincipalDep
 ) -> dict[str, bool]:
@@ -84,14 +87,14 @@ async def delete_session(
     return {"success": True}
 
 
-@router.patch("/sessions/{session_id}/title")
+@router.patch("/sessions/{session_id}/title", responses=BAD_BODY | SESSION_OWNER)
 async def rename_session(
     session_id: str, body: Rename, container: ContainerDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return session_json(await container.history.rename(principal.user_id, session_id, body.title))
 
 
-@router.get("/sessions/{session_id}/export")
+@router.get("/sessions/{session_id}/export", responses=SESSION_OWNER)
 async def export_session(
     session_id: str,
     container: ContainerDep,

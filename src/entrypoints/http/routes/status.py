@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from entrypoints.http import page
 from entrypoints.http.deps import ContainerDep
+from entrypoints.http.responses import NOT_READY, UNHEALTHY
 from rag_core.health import ComponentHealth, Overall
 
 router = APIRouter(tags=["status"])
@@ -49,7 +50,7 @@ def _component(c: ComponentHealth) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
+@router.get("/health", responses=UNHEALTHY)
 async def health(container: ContainerDep) -> JSONResponse:
     report = container.health.report()
     body = {
@@ -87,7 +88,7 @@ async def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=NOT_READY)
 async def ready(request: Request, container: ContainerDep) -> JSONResponse:
     state = request.app.state
     if state.draining:

@@ -12,11 +12,12 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from entrypoints.http.deps import ContainerDep
-from entrypoints.http.rate_limit import RESPONSES, limit
+from entrypoints.http.rate_limit import limit
+from entrypoints.http.responses import ASKING
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest
 from entrypoints.http.sources import error_json, source_json, usage_json
@@ -30,11 +31,14 @@ HEARTBEAT_SECONDS = 15
 
 @router.post(
     "/chat/stream",
-    response_class=EventSourceResponse,
+    # The handler returns its own EventSourceResponse. Response (no media type) as the
+    # response_class: FastAPI files the error models under application/json, where
+    # they are sent, not under text/event-stream, and declares no JSON 200.
+    response_class=Response,
     dependencies=[Depends(limit("chat"))],
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "SSE stream"},
-        **RESPONSES,
+        **ASKING,
     },
 )
 async def chat_stream(

@@ -13,7 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from entrypoints.http.rate_limit import RESPONSES, limit_by_address
+from entrypoints.http.rate_limit import limit_by_address
+from entrypoints.http.responses import BAD_BODY, MODEL_UNAVAILABLE, TOO_MANY_REQUESTS
 from rag_core.transforms import (
     DEFAULT_LANGUAGE,
     MAX_BATCH,
@@ -35,7 +36,7 @@ TransformsDep = Annotated[ContentTransformer, Depends(get_transforms)]
 router = APIRouter(
     tags=["transforms"],
     dependencies=[Depends(limit_by_address("transforms"))],
-    responses=RESPONSES,
+    responses=BAD_BODY | TOO_MANY_REQUESTS | MODEL_UNAVAILABLE,
 )
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]

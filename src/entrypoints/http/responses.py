@@ -1,0 +1,113 @@
+"""The error answers, as the OpenAPI document declares them: one body model and one
+``responses=`` entry per status and cause, merged with ``|`` where a router or
+route declares what it can really answer.
+
+Every error body is ``{"detail": "<text>"}`` (:class:`ErrorBody`), as
+:mod:`entrypoints.http.errors` and the ``HTTPException`` s of the dependencies send
+it; a 422 keeps FastAPI's own validation shape, which FastAPI declares by itself on
+every route that takes parameters or a body (``errors.py`` gives a domain
+``InvalidInput`` that shape too). Unexpected 500s are not declared.
+
+A 401 carries ``WWW-Authenticate``; a 429 and a dependency's 503 carry
+``Retry-After`` (whole seconds; for a 503, 5 when the dependency gave no hint).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+Responses = dict[int | str, dict[str, Any]]
+"""What FastAPI's ``responses=`` takes."""
+
+
+class ErrorBody(BaseModel):
+    """Every error but a 422: a human-readable reason, never a stack trace."""
+
+    detail: str = Field(examples=["sign in required"])
+
+
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": '`Bearer`, or `Bearer error="invalid_token"` for a token that '
+        "was sent but does not work.",
+        "schema": {"type": "string"},
+    }
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+def _error(status: int, description: str, headers: dict[str, Any] | None = None) -> Responses:
+    response: dict[str, Any] = {"model": ErrorBody, "description": description}
+    if headers:
+        response["headers"] = headers
+    return {status: response}
+
+
+BAD_BODY = _error(
+    400,
+    "The body cannot be read as JSON text (e.g. it is not UTF-8): FastAPI's "
+    '`{"detail": "There was an error parsing the body"}`. Malformed JSON is a 422.',
+)
+SIGN_IN_REQUIRED = _error(
+    401,
+    "No bearer token, or one that is invalid, expired or revoked.",
+    _WWW_AUTHENTICATE,
+)
+INVALID_TOKEN = _error(
+    401,
+    "A bearer token was sent but is invalid, expired or revoked (no token: anonymous).",
+    _WWW_AUTHENTICATE,
+)
+BAD_CREDENTIALS = _error(
+    401, "Unknown email or wrong password (one message for both).", _WWW_AUTHENTICATE
+)
+ADMIN_KEY_REQUIRED = _error(401, "The admin key is missing or wrong.", _WWW_AUTHENTICATE)
+ADMIN_DISABLED = _error(403, "Ingest over HTTP is disabled: the server has no ADMIN_API_KEY.")
+ANOTHER_USERS_SESSION = _error(403, "The chat session belongs to another user.")
+UNKNOWN_SESSION = _error(404, "No chat session with this id.")
+EMAIL_TAKEN = _error(409, "An account with this email already exists (case-insensitively).")
+INDEX_MISMATCH = _error(
+    409,
+    "The vector index was built with another layout (embedding dimension or model) "
+    "than the one configured: a re-index is needed.",
+)
+TOO_MANY_REQUESTS = _error(
+    429, "Too many requests: retry after `Retry-After` seconds.", _RETRY_AFTER
+)
+UNAVAILABLE = _error(
+    503,
+    "A dependency (database, vector index or chat model) is down, timed out or its "
+    "circuit is open: retry after `Retry-After` seconds.",
+    _RETRY_AFTER,
+)
+MODEL_UNAVAILABLE = _error(
+    503,
+    "No chat model is configured, or it is down, timed out or its circuit is open: "
+    "retry after `Retry-After` seconds.",
+    _RETRY_AFTER,
+)
+UNHEALTHY = _error(
+    503,
+    "A critical component is failing: the same report as the 200, with `detail` "
+    "naming the failing components (no `Retry-After`).",
+)
+NOT_READY = _error(
+    503,
+    "Not ready: `status` is `starting`, `draining` or `unhealthy`, `detail` says why "
+    "(no `Retry-After`).",
+)
+
+SESSION_OWNER = ANOTHER_USERS_SESSION | UNKNOWN_SESSION
+"""A route that reads or writes a chat session by id (403 another user's, 404 unknown)."""
+
+ASKING = BAD_BODY | INVALID_TOKEN | SESSION_OWNER | TOO_MANY_REQUESTS | UNAVAILABLE
+"""``POST /chat`` and ``/chat/stream``: an unreadable body; a bad token; a signed-in reader's ``session_id``
+that is unknown or another user's; the chat limit; the index (without
+``selected_text``) or, signed in, the database down."""
