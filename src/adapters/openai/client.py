@@ -42,6 +42,10 @@ def build_openai_client(
         # openai.Timeout is the httpx Timeout class of the client's own HTTP stack.
         timeout=openai.Timeout(read_timeout, connect=connect_timeout),
         max_retries=0,
+        # The SDK's aiohttp transport (the openai[aiohttp] extra): its connection pool
+        # does not re-poll every idle connection on each request, which httpx2's did
+        # (bench/README.md, P10).
+        http_client=openai.DefaultAioHttpClient(),
     )
 
 

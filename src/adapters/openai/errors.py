@@ -59,7 +59,7 @@ def translate(exc: openai.OpenAIError, secret: str) -> RagError:
         return InvalidInput(
             f"the model server refused the request (HTTP {exc.status_code}): {reason}"
         )
-    return DependencyUnavailable(DEPENDENCY, type(exc).__name__, retry_after(exc))
+    return DependencyUnavailable(DEPENDENCY, _reason(exc), retry_after(exc))
 
 
 async def call(
@@ -72,6 +72,19 @@ async def call(
         )
     except openai.OpenAIError as exc:
         raise translate(exc, secret) from exc
+
+
+def _reason(exc: openai.OpenAIError) -> str:
+    """The error's class name; but a "timeout" whose root cause is no timeout (the
+    SDK's aiohttp transport reports a refused connection as ConnectTimeout) is
+    named APIConnectionError, so that a wrong URL does not read as a slow server."""
+    if isinstance(exc, openai.APITimeoutError):
+        root: BaseException = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        if not isinstance(root, TimeoutError) and "Timeout" not in type(root).__name__:
+            return openai.APIConnectionError.__name__
+    return type(exc).__name__
 
 
 def _code(exc: openai.APIStatusError) -> object:
