@@ -42,8 +42,8 @@ def edge_config(dense_dimension: int | None) -> EdgeConfig:
 
     Dense vectors are stored as float16: half the memory of float32 (the engine
     maps the vector files twice, so 10k x 1536 went from 123 to 61 MB resident)
-    and a faster exact scan (2.8 -> 2.1 ms at 10k x 1536), for scores that differ
-    in the fourth decimal (bench/README.md, P7).
+    and a faster exact scan (2.8 -> 2.1 ms at 10k x 1536), for cosine scores that differ
+    by under 2e-5 (1536-d unit vectors; bench/README.md, P7).
 
     No write-ahead log: every write of the adapter is flushed before it returns,
     which is what makes it durable (a test kills the process right after), and
