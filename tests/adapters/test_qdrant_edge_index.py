@@ -11,6 +11,7 @@ import textwrap
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -191,7 +192,7 @@ async def test_new_shards_keep_dense_vectors_in_float16_and_float32_ones_still_o
     try:
         await new.prepare(4)
         await new.upsert([_chunk(0, dense=(1.0, 0.0, 0.0, 0.0)), _chunk(1, dense=(0.0, 1.0, 0, 0))])
-        found = await new.search(_query(1, dense=(0.0, 0.9, 0.1, 0.0)))
+        found = await new.search(_query(dense=(0.0, 0.9, 0.1, 0.0)))
         assert found[0].chunk.ordinal == 1
     finally:
         await new.close()
@@ -210,12 +211,33 @@ async def test_new_shards_keep_dense_vectors_in_float16_and_float32_ones_still_o
     try:
         await index.prepare(4)
         await index.upsert([_chunk(0, dense=(1.0, 0.0, 0.0, 0.0)), _chunk(1, dense=(0, 1.0, 0, 0))])
-        found = await index.search(_query(1, dense=(0.0, 0.9, 0.1, 0.0)))
+        found = await index.search(_query(dense=(0.0, 0.9, 0.1, 0.0)))
         assert found[0].chunk.ordinal == 1
     finally:
         await index.close()
     config = json.loads((tmp_path / "old" / "docs" / "edge_config.json").read_text())
     assert config["vectors"]["dense"].get("datatype") in (None, "float32")
+
+
+async def test_concurrent_searches_share_engine_calls_and_keep_their_own_answers(
+    lexical: EdgeIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await lexical.upsert([_chunk(n, terms=(n % 5 + 1, 9)) for n in range(25)])
+    queries = [_query(t) for t in (1, 2, 3, 4, 5) * 6]  # 5 equal hits each: compare sets
+    alone = [sorted(p.chunk.id for p in await lexical.search(q)) for q in queries]
+    assert all(len(ids) == 5 for ids in alone)
+    reads = 0
+    read = lexical._calls.read
+
+    async def counted(call: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read(call)
+
+    monkeypatch.setattr(lexical._calls, "read", counted)
+    together = await asyncio.gather(*(lexical.search(q) for q in queries))
+    assert [sorted(p.chunk.id for p in found) for found in together] == alone
+    assert reads < len(queries) / 4  # 30 searches in batches of up to 8
 
 
 async def test_a_shard_created_with_a_write_ahead_log_still_opens(tmp_path: Path) -> None:

@@ -6,9 +6,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qdrant_edge import CountRequest, EdgeShard, PayloadSchemaType, ScrollRequest, UpdateOperation
+from qdrant_edge import (
+    CountRequest,
+    EdgeShard,
+    PayloadSchemaType,
+    QueryBatchRequest,
+    QueryRequest,
+    ScrollRequest,
+    UpdateOperation,
+)
 
 from adapters.qdrant_edge import layout, records
+from adapters.qdrant_edge.batching import Batcher
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
 from rag_core.answers import Passage
@@ -35,10 +44,12 @@ class EdgeIndex:
     One process, one holder: :meth:`open` locks the folder and raises IndexLocked if
     another process or object holds it. Engine calls run on two threads of their
     own, one for reads and one for writes, so writes stay in order and searches
-    never wait for a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`).
+    never wait for a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`);
+    searches that queue up together run as one batch
+    (:class:`~adapters.qdrant_edge.batching.Batcher`).
 
-    Durability: ``upsert`` and ``delete`` return after the write-ahead log has the
-    change and the shard is flushed to disk, so an acknowledged write survives a
+    Durability: ``upsert`` and ``delete`` return after the shard is flushed to
+    disk, so an acknowledged write survives a
     crash of the process or of the machine. Deleted points still count in the IDF
     statistics until :meth:`compact` vacuums them.
 
@@ -50,6 +61,7 @@ class EdgeIndex:
     def __init__(self, holder: ShardHolder) -> None:
         self._holder = holder
         self._calls = EngineCalls(holder.dir)
+        self._searches = Batcher(self._search_batch)
         self._prepared = False
         self._dense_dimension: int | None = None
 
@@ -158,14 +170,24 @@ class EdgeIndex:
             layout.check_dense(len(query.dense), self._dense_dimension, self.collection)
         if query.limit < 1 or (query.dense is None and not query.sparse.indices):
             return []
-        shard = await self._ready()
-        request = records.search_request(query)
+        await self._ready()
+        return await self._searches.submit(records.search_request(query))
 
-        def run() -> list[Passage]:
-            hits = shard.query(request)
+    async def _search_batch(self, requests: list[QueryRequest]) -> list[list[Passage]]:
+        shard = await self._ready()
+
+        def run() -> list[list[Passage]]:
+            answers = (
+                shard.query_batch(QueryBatchRequest(requests))
+                if len(requests) > 1
+                else [shard.query(requests[0])]
+            )
             return [
-                records.passage(hit.id, hit.payload, hit.score, rank)
-                for rank, hit in enumerate(hits, start=1)
+                [
+                    records.passage(hit.id, hit.payload, hit.score, rank)
+                    for rank, hit in enumerate(hits, start=1)
+                ]
+                for hits in answers
             ]
 
         return await self._calls.read(run)
