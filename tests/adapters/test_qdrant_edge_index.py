@@ -184,39 +184,35 @@ async def test_acknowledged_writes_survive_a_killed_process(tmp_path: Path) -> N
         await index.close()
 
 
+async def _dense_datatype_after_a_search(path: Path) -> str | None:
+    """Open the index at ``path``, check that dense search finds the nearer of two
+    chunks, and return the dense vectors' stored datatype."""
+    index = EdgeIndex.open(path, "docs")
+    try:
+        await index.prepare(4)
+        await index.upsert([_chunk(0, dense=(1.0, 0, 0, 0)), _chunk(1, dense=(0, 1.0, 0, 0))])
+        found = await index.search(_query(dense=(0.0, 0.9, 0.1, 0.0)))
+        assert found[0].chunk.ordinal == 1
+    finally:
+        await index.close()
+    config = json.loads((path / "docs" / "edge_config.json").read_text())
+    datatype: str | None = config["vectors"]["dense"].get("datatype")
+    return datatype
+
+
 async def test_new_shards_keep_dense_vectors_in_float16_and_float32_ones_still_open(
     tmp_path: Path,
 ) -> None:
     """Float16 halves the vectors' memory (bench P7); shards made before keep float32."""
-    new = EdgeIndex.open(tmp_path / "new", "docs")
-    try:
-        await new.prepare(4)
-        await new.upsert([_chunk(0, dense=(1.0, 0.0, 0.0, 0.0)), _chunk(1, dense=(0.0, 1.0, 0, 0))])
-        found = await new.search(_query(dense=(0.0, 0.9, 0.1, 0.0)))
-        assert found[0].chunk.ordinal == 1
-    finally:
-        await new.close()
-    config = json.loads((tmp_path / "new" / "docs" / "edge_config.json").read_text())
-    assert config["vectors"]["dense"]["datatype"] == "float16"
-
-    old = EdgeShard.create(
+    assert await _dense_datatype_after_a_search(tmp_path / "new") == "float16"
+    EdgeShard.create(
         str(tmp_path / "old" / "docs"),
         EdgeConfig(
             vectors={"dense": EdgeVectorParams(size=4, distance=Distance.Cosine)},
             sparse_vectors={"lexical": EdgeSparseVectorParams(modifier=Modifier.Idf)},
         ),
-    )
-    old.close()
-    index = EdgeIndex.open(tmp_path / "old", "docs")
-    try:
-        await index.prepare(4)
-        await index.upsert([_chunk(0, dense=(1.0, 0.0, 0.0, 0.0)), _chunk(1, dense=(0, 1.0, 0, 0))])
-        found = await index.search(_query(dense=(0.0, 0.9, 0.1, 0.0)))
-        assert found[0].chunk.ordinal == 1
-    finally:
-        await index.close()
-    config = json.loads((tmp_path / "old" / "docs" / "edge_config.json").read_text())
-    assert config["vectors"]["dense"].get("datatype") in (None, "float32")
+    ).close()
+    assert await _dense_datatype_after_a_search(tmp_path / "old") in (None, "float32")
 
 
 async def test_concurrent_searches_share_engine_calls_and_keep_their_own_answers(
