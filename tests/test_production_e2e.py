@@ -83,3 +83,24 @@ def test_generated_cited_answers_hybrid_retrieval_and_durable_history(
             f"{base}/api/chat/sessions/{session_id}", headers=auth, timeout=10
         ).json()
         assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 2
+
+
+def test_an_unchanged_re_ingest_neither_imports_nor_calls_openai(
+    env: dict[str, str], fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    first = cli("ingest", "docs", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    calls = fake.requests["embeddings"]
+    assert calls >= 1
+
+    unreachable = {**env, "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}
+    again = cli("ingest", "docs", env={**unreachable, "PYTHONPROFILEIMPORTTIME": "1"}, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "embedding calls: 0" in again.stdout
+    assert not re.search(r"\|\s+openai$", again.stderr, re.MULTILINE)  # never imported
+
+    page = next((tmp_path / "docs").rglob("*.md"))
+    page.write_text(page.read_text() + "\n\nA new paragraph about actuators.\n")
+    changed = cli("ingest", "docs", env=env, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert fake.requests["embeddings"] > calls  # the embedder is built when it is needed

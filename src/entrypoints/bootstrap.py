@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from rag_core.ports import ChatModel, Clock, Embedder, VectorIndex
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+
+    from adapters.openai import OpenAIEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,12 @@ def plan_adapters(settings: Settings) -> dict[str, str]:
     }
 
 
-async def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
+async def build_container(
+    settings: Settings, *, clock: Clock | None = None, for_ingest: bool = False
+) -> Container:
     """Build the production or embedded-default container from settings
-    (``clock`` drives the circuit breakers; tests pass a fake one)."""
+    (``clock`` drives the circuit breakers; tests pass a fake one). ``for_ingest``:
+    no chat model, and the embedder is built on its first embedding."""
     clock = clock or SystemClock()
     check_production(settings)
     plan = plan_adapters(settings)
@@ -94,7 +100,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
 
         closers.append(dispose)
         await _prepare_schema(engine, dependency, settings.database_timeout)
-        embedder, chat_model = await _build_models(settings, closers)
+        embedder, chat_model = await _build_models(settings, closers, for_ingest=for_ingest)
         breakers = make_breakers(settings, clock, dependency)
         session_ids = PresetIds(UuidGenerator())
         # Each SQL call is bounded inside its breaker (a hang counts as a failure);
@@ -206,16 +212,19 @@ def embedding_dimension(model: str, configured: int | None) -> tuple[int | None,
 
 
 async def _build_models(
-    settings: Settings, closers: list[Closer]
+    settings: Settings, closers: list[Closer], *, for_ingest: bool = False
 ) -> tuple[Embedder | None, ChatModel | None]:
     if settings.openai_api_key is None:
         return None, None
-    # Imported here: the openai package takes a quarter of a second to import.
-    from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
-
     key = settings.openai_api_key.get_secret_value()
+    model = settings.openai_embedding_model
+    dimension, shorten = embedding_dimension(model, settings.openai_embedding_dimension)
 
+    # The openai package is imported in here, when a model is built: it takes a third
+    # of a second.
     def client() -> AsyncOpenAI:
+        from adapters.openai import build_openai_client
+
         built = build_openai_client(
             key,
             settings.openai_base_url,
@@ -225,16 +234,49 @@ async def _build_models(
         closers.append(built.close)
         return built
 
-    # One client (one connection pool) each: the HTTP pool's work per request grows
-    # with the connections it holds (bench/README.md, P10), and short embedding calls
-    # then never queue behind long streams.
-    retry = RetryPolicy(attempts=settings.openai_retries)
-    model = settings.openai_embedding_model
-    dimension, shorten = embedding_dimension(model, settings.openai_embedding_dimension)
-    embedder = OpenAIEmbedder(client(), model, retry=retry, dimension=dimension, shorten=shorten)
+    # One client (one connection pool) per port: short embedding calls never queue
+    # behind long streams.
+    def embedder() -> OpenAIEmbedder:
+        from adapters.openai import OpenAIEmbedder, RetryPolicy
+
+        retry = RetryPolicy(attempts=settings.openai_retries)
+        return OpenAIEmbedder(client(), model, retry=retry, dimension=dimension, shorten=shorten)
+
+    if for_ingest and dimension is not None:
+        # Ingest needs no chat model, and an unchanged re-ingest not even an embedding.
+        return LazyEmbedder(model, dimension, embedder), None
+    built = embedder()
     if dimension is None:
-        await embedder.discover_dimension()
-    return embedder, OpenAIChatModel(client(), settings.openai_chat_model, retry=retry)
+        await built.discover_dimension()
+    from adapters.openai import OpenAIChatModel, RetryPolicy
+
+    retry = RetryPolicy(attempts=settings.openai_retries)
+    return built, OpenAIChatModel(client(), settings.openai_chat_model, retry=retry)
+
+
+class LazyEmbedder:
+    """The Embedder port, built by ``build`` on the first embedding (``model`` and
+    ``dimension`` are known before): an unchanged re-ingest then never imports or
+    connects anything (bench/README.md, P8)."""
+
+    def __init__(self, model: str, dimension: int, build: Callable[[], Embedder]) -> None:
+        self._model = model
+        self._dimension = dimension
+        self._build = build
+        self._built: Embedder | None = None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        if self._built is None:
+            self._built = self._build()
+        return await self._built.embed(texts)
 
 
 def _build_engine(settings: Settings) -> tuple[Engine, str]:

@@ -108,7 +108,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         _hand_over_ingest(settings, args)
         return 0
     try:
-        asyncio.run(_with_container(settings, run))
+        asyncio.run(_with_container(settings, run, for_ingest=True))
     except IndexLocked:
         print("the index is in use by a running service; handing the work to it", file=sys.stderr)
         _hand_over_ingest(settings, args)
@@ -159,8 +159,8 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_container(settings: Settings, work: Any) -> None:
-    container = await build_container(settings)
+async def _with_container(settings: Settings, work: Any, *, for_ingest: bool = False) -> None:
+    container = await build_container(settings, for_ingest=for_ingest)
     try:
         await work(container)
     finally:
