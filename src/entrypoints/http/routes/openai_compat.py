@@ -55,7 +55,16 @@ async def models() -> dict[str, Any]:
     "/chat/completions",
     response_model=None,
     dependencies=[Depends(limit_by_address("chat"))],
-    responses=BAD_BODY | TOO_MANY_REQUESTS | UNAVAILABLE,
+    responses={
+        200: {
+            "description": "A `chat.completion` object; with `stream: true`, "
+            "`chat.completion.chunk` events as Server-Sent Events, then `[DONE]`.",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        },
+    }
+    | BAD_BODY
+    | TOO_MANY_REQUESTS
+    | UNAVAILABLE,
 )
 async def completions(
     body: CompletionRequest, container: ContainerDep
