@@ -22,7 +22,7 @@ from adapters.settings import ConfigurationError, Settings
 from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.content_cache import SqlContentCache
 from adapters.sql.conversations import SqlConversationStore
-from adapters.sql.engine import create_engine_for, prepare_schema
+from adapters.sql.engine import create_engine_for, prepare_schema_within
 from adapters.system import SystemClock, UuidGenerator
 from entrypoints.breakers import make_breakers
 from entrypoints.container import Adapters, Closer, Container, assemble
@@ -152,15 +152,13 @@ async def _prepare_schema(engine: Engine, dependency: str, seconds: float) -> No
     start anyway: answers do not need the database (signed-in turns wait in the
     outbox), and the first SQL call that gets through prepares it."""
     try:
-        async with asyncio.timeout(seconds):
-            await asyncio.to_thread(prepare_schema, engine, dependency=dependency)
-    except (DependencyUnavailable, TimeoutError) as exc:
-        reason = exc.reason if isinstance(exc, DependencyUnavailable) else "Timeout"
+        await prepare_schema_within(engine, dependency, seconds)
+    except DependencyUnavailable as exc:
         log.warning(
             "%s unavailable at start-up (%s): starting degraded; "
             "the schema is prepared on the first call that reaches it",
             dependency,
-            reason,
+            exc.reason,
         )
 
 

@@ -39,7 +39,8 @@ class OpenAIEmbedder:
 
     Dimension: with ``shorten``, ``dimension`` is sent as the request's
     ``dimensions`` (text-embedding-3 models return vectors that long: a smaller
-    index and a faster search). Otherwise ``dimension`` is the configured one, or else learned from the first
+    index and a faster search). Otherwise ``dimension`` is the configured one, or
+    else learned from the first
     response; reading it before either raises DimensionUnknown. ``await
     discover_dimension()`` learns it up front (one request embedding a probe text),
     which a composition root needs to prepare the index. Vectors of another length

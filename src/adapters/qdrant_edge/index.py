@@ -170,7 +170,6 @@ class EdgeIndex:
             layout.check_dense(len(query.dense), self._dense_dimension, self.collection)
         if query.limit < 1 or (query.dense is None and not query.sparse.indices):
             return []
-        await self._ready()
         return await self._searches.submit(records.search_request(query))
 
     async def _search_batch(self, requests: list[QueryRequest]) -> list[list[Passage]]:

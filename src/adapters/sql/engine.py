@@ -237,6 +237,16 @@ async def run_sql(
         with dependency_errors(dependency), engine.begin() as connection:
             return work(connection)
 
+    return await _bounded(call, dependency, seconds)
+
+
+async def prepare_schema_within(engine: Engine, dependency: str, seconds: float) -> None:
+    """:func:`prepare_schema` on a worker thread, bounded by ``seconds`` as
+    :func:`run_sql` is (a hang raises ``DependencyUnavailable(dependency, "Timeout")``)."""
+    await _bounded(lambda: prepare_schema(engine, dependency=dependency), dependency, seconds)
+
+
+async def _bounded(call: Callable[[], T], dependency: str, seconds: float) -> T:
     try:
         async with asyncio.timeout(seconds):
             return await asyncio.to_thread(call)
