@@ -1,4 +1,4 @@
-"""The `rag-backend` command: serve, ingest, ask, check-config."""
+"""The `rag-backend` command: serve, ingest, ask, eval, check-config."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 from adapters.filesystem import read_sources
 from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
-from entrypoints import logs
+from entrypoints import evaluate, logs
 from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
 from entrypoints.container import Container, source_of
 
@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--selected-text", default="")
     ask.add_argument("--url", help="ask this service instead of the local index")
     ask.set_defaults(run=_ask)
+
+    evaluate.add_parser(commands)
 
     check = commands.add_parser("check-config", help="show which adapters the environment selects")
     check.set_defaults(run=_check_config)

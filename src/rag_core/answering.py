@@ -24,7 +24,7 @@ REWRITE_MAX_TOKENS = 80
 
 
 @attrs.frozen(slots=True)
-class _Grounding:
+class Grounding:
     """What one answer is grounded on: the numbered sources and how they were found."""
 
     question: str
@@ -70,7 +70,10 @@ class Answerer:
     async def answer(
         self, question: str, *, selected_text: str = "", history: Sequence[Message] = ()
     ) -> Answer:
-        grounding = await self._ground(question, selected_text, history)
+        return await self.compose(await self.ground(question, selected_text, history), history)
+
+    async def compose(self, grounding: Grounding, history: Sequence[Message] = ()) -> Answer:
+        """The answer from ``grounding`` (see :meth:`ground`): generated, or extractive."""
         if self._chat_model is None or not grounding.sources:
             return self._extractive(grounding)
         try:
@@ -86,7 +89,7 @@ class Answerer:
         """SourcesFound, then TextDelta(s), then AnswerComplete. A model failure
         before its first delta falls back to an extractive answer; after it, the
         DependencyUnavailable propagates (the text so far cannot be unsaid)."""
-        grounding = await self._ground(question, selected_text, history)
+        grounding = await self.ground(question, selected_text, history)
         yield SourcesFound(grounding.sources, grounding.retrieval)
         if self._chat_model is None or not grounding.sources:
             answer = self._extractive(grounding)
@@ -115,9 +118,11 @@ class Answerer:
             await stream.aclose()  # an early exit (client gone) cancels the upstream call
         yield AnswerComplete(self._generated(grounding, "".join(parts), usage))
 
-    async def _ground(
-        self, question: str, selected_text: str, history: Sequence[Message]
-    ) -> _Grounding:
+    async def ground(
+        self, question: str, selected_text: str = "", history: Sequence[Message] = ()
+    ) -> Grounding:
+        """Retrieve and number the sources for ``question``: what a model (or the
+        extractive composer) answers from. Raises InvalidInput for a blank question."""
         if not question.strip():
             raise InvalidInput("the question is empty")
         query, usage = await self._standalone(question, history)
@@ -135,7 +140,7 @@ class Answerer:
         for passage in found.passages:
             sources.append(citation_for(passage, len(sources) + 1))
             texts.append(passage.chunk.text)
-        return _Grounding(
+        return Grounding(
             question=question,
             selected_text=selected_text,
             passages=found.passages,
@@ -160,7 +165,7 @@ class Answerer:
         rewritten = " ".join(completion.text.split())
         return (rewritten or question), completion.usage
 
-    def _messages(self, grounding: _Grounding, history: Sequence[Message]) -> list[ChatMessage]:
+    def _messages(self, grounding: Grounding, history: Sequence[Message]) -> list[ChatMessage]:
         numbered = [
             NumberedSource(c.number, _label(c), text)
             for c, text in zip(grounding.sources, grounding.texts, strict=True)
@@ -173,7 +178,7 @@ class Answerer:
             budget=self._budget,
         )
 
-    def _generated(self, grounding: _Grounding, text: str, usage: Usage) -> Answer:
+    def _generated(self, grounding: Grounding, text: str, usage: Usage) -> Answer:
         cleaned, cited = resolve(text, grounding.numbered)
         return Answer(
             text=cleaned or NOTHING_FOUND,
@@ -184,7 +189,7 @@ class Answerer:
             usage=grounding.usage + usage,
         )
 
-    def _extractive(self, grounding: _Grounding, degraded: tuple[str, ...] = ()) -> Answer:
+    def _extractive(self, grounding: Grounding, degraded: tuple[str, ...] = ()) -> Answer:
         answer = compose_extractive(
             grounding.question, grounding.passages, selected_text=grounding.selected_text
         )
