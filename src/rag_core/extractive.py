@@ -27,6 +27,17 @@ _MIN_WORDS = 4
 _BRACKET_NUMBER = re.compile(r"\[\d+\]")
 _SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。؟۔])|(?<=[.!?…。؟۔][\"'”’)]))\s+")
 _ABBREVIATION = re.compile(r"(?:(?i:\b(?:e\.g|i\.e|etc|vs|cf|fig|eq|approx|dr|mr|ms))|\b[A-Z])\.$")
+# Sections a reader should never get quoted back as an answer: what a chapter
+# promises to teach or asks the reader, not what it says.
+_NOT_ANSWERS = re.compile(
+    r"\b(?:learning (?:objectives?|outcomes?|goals?)|objectives?|review questions?|"
+    r"questions?|exercises?|quiz|self[- ]check|what you will learn)\b",
+    re.IGNORECASE,
+)
+_DEFINING = r"(?:is|are|refers? to|means?|describes?|provides?|enables?)\b"
+_QUESTION_WORDS = re.compile(r"^\s*(?:what|who)\s+(?:is|are)\s+(?:an?\s+|the\s+)?", re.I)
+_DEFINITION_BONUS = 1.5
+CODE_ONLY = "The answer is in the code example of the source below."
 _TERMINAL = re.compile(r"[.!?…。؟۔][\"'”’)]*$")
 
 
@@ -73,9 +84,13 @@ def compose_extractive(
         for sentence in _sentences(index, source, lenient=has_selection and index == 0)
     ]
     if not sentences:
-        return Answer(text=NOTHING_FOUND, mode=mode)
+        if not passages:
+            return Answer(text=NOTHING_FOUND, mode=mode)
+        top = attrs.evolve(sources[1 if has_selection else 0].citation, number=1)
+        return Answer(text=f"{CODE_ONLY} [1]", mode=mode, citations=(top,))
     extra = set(tokenize(selected_text)) if has_selection else set()
     scores = _scores(sentences, set(tokenize(question)), extra, selection=has_selection)
+    _prefer_definitions(question, sentences, scores)
     marker = len(f" [{len(sources)}]")
     order = _preference(sentences, scores, has_selection, max_sentences)
     chosen = _pick(order, max_sentences, max_chars, marker)
@@ -88,6 +103,10 @@ def compose_extractive(
         attrs.evolve(sources[index].citation, number=number) for index, number in numbers.items()
     )
     return Answer(text=" ".join(parts), mode=mode, citations=citations)
+
+
+def _quotable(passage: Passage) -> bool:
+    return not any(_NOT_ANSWERS.search(h) for h in passage.chunk.heading_path[-1:])
 
 
 def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source]:
@@ -107,7 +126,8 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
             chunk_id=chunk.id,
             document_id=chunk.document_id,
         )
-        sources.append(_Source(citation, tuple(paragraphs(chunk.text))))
+        quotable = _quotable(passage)
+        sources.append(_Source(citation, tuple(paragraphs(chunk.text)) if quotable else ()))
     return sources
 
 
@@ -124,7 +144,12 @@ def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Senten
             terms = frozenset(tokenize(text))
             usable = bool(terms) and not _BRACKET_NUMBER.search(text)
             if not lenient:
-                usable = usable and len(text.split()) >= _MIN_WORDS and not text.endswith(":")
+                usable = (
+                    usable
+                    and len(text.split()) >= _MIN_WORDS
+                    and not text.endswith(":")
+                    and not text.rstrip("\"'”’)").endswith("?")
+                )
             if usable:
                 ending = "" if _TERMINAL.search(text) else "."
                 yield _Sentence(source, position, text.rstrip(":") + ending, terms)
@@ -145,6 +170,25 @@ def _scores(
             overlap += _SELECTION_WEIGHT * sum(weight[t] for t in s.terms & (extra - question))
         scores[s] = overlap + _RANK_BONUS / (1 + s.source) if overlap > 0 else 0.0
     return scores
+
+
+def _prefer_definitions(
+    question: str, sentences: Sequence[_Sentence], scores: dict[_Sentence, float]
+) -> None:
+    """For "what is X" and 1-4 word questions, a sentence that defines X ("X is ...",
+    "X: ...", "X refers to ...") is worth more than one that merely mentions it."""
+    subject = _QUESTION_WORDS.sub("", question).strip(" ?.!")
+    if not subject or (subject == question.strip(" ?.!") and len(question.split()) > 4):
+        return
+    terms = tokenize(subject)
+    if not terms:
+        return
+    for s in sentences:
+        head = tokenize(s.text.split(",")[0])[: len(terms) + 3]
+        if scores[s] > 0 and all(t in head for t in terms):
+            opening = " ".join(s.text.split()[: len(subject.split()) + 4])
+            if re.search(rf"(?::|\b{_DEFINING})", opening, re.IGNORECASE):
+                scores[s] += _DEFINITION_BONUS
 
 
 def _preference(

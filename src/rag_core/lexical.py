@@ -57,6 +57,11 @@ STOP_WORDS = frozenset(_STOP_WORD_LIST.split())
 
 _STEMMER = snowballstemmer.stemmer("english")
 
+# Fenced code repeats identifiers: it stays findable, but a listing that says
+# ``node`` forty times must not outrank the sentence that defines a node.
+CODE_WEIGHT = 0.3
+_FENCED = re.compile(r"^ {0,3}(```|~~~).*?(?:^ {0,3}\1[^\n]*$|\Z)", re.MULTILINE | re.DOTALL)
+
 
 @functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
@@ -145,14 +150,23 @@ class LexicalEncoder:
     def encode_document(self, text: str) -> SparseVector:
         """BM25's document side per term: tf(k1+1) / (tf + k1(1 - b + b len/avg_length)).
 
+        Terms inside fenced code blocks count ``CODE_WEIGHT`` of a prose term
+        (in tf and in the length).
+
         Indices ascending and unique (terms whose ids collide are summed); empty
         text, or text with no terms, gives the empty vector.
         """
-        terms = tokenize(text)
-        norm = self.k1 * (1.0 - self.b + self.b * len(terms) / self.avg_length)
+        code = "\n".join(match.group(0) for match in _FENCED.finditer(text))
+        prose_terms = tokenize(_FENCED.sub("\n", text) if code else text)
+        code_terms = tokenize(code) if code else []
+        counts: dict[str, float] = dict(Counter(prose_terms))
+        for term, times in Counter(code_terms).items():
+            counts[term] = counts.get(term, 0.0) + CODE_WEIGHT * times
+        length = len(prose_terms) + CODE_WEIGHT * len(code_terms)
+        norm = self.k1 * (1.0 - self.b + self.b * length / self.avg_length)
         numerator = self.k1 + 1.0
         weights: dict[int, float] = {}
-        for term, tf in Counter(terms).items():
+        for term, tf in counts.items():
             index = term_id(term)
             weights[index] = weights.get(index, 0.0) + tf * numerator / (tf + norm)
         return _sparse(weights)

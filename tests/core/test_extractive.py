@@ -1,11 +1,12 @@
 import re
 import uuid
 
+import attrs
 import pytest
 
 from rag_core.answers import Answer, AnswerMode, Passage
 from rag_core.documents import Chunk
-from rag_core.extractive import NOTHING_FOUND, compose_extractive
+from rag_core.extractive import CODE_ONLY, NOTHING_FOUND, compose_extractive
 
 PUBLISHERS = """## Publishers
 
@@ -242,10 +243,33 @@ def test_nothing_to_quote_gives_an_honest_answer(selection: str) -> None:
     assert answer == Answer(text=NOTHING_FOUND, mode=AnswerMode.EXTRACTIVE)
 
 
-def test_passages_of_only_code_give_an_honest_answer() -> None:
+def test_passages_of_only_code_point_at_the_code_and_cite_it() -> None:
     code = "```python\nprint('publisher')\n```"
     answer = compose_extractive("publisher", [_passage(code, 1)])
-    assert answer == Answer(text=NOTHING_FOUND, mode=AnswerMode.EXTRACTIVE)
+    assert answer.text == f"{CODE_ONLY} [1]"
+    assert [c.number for c in answer.citations] == [1]
+
+
+def test_questions_and_objectives_are_never_quoted() -> None:
+    review = _passage("What does a publisher send to a topic?", 1)
+    objectives = attrs.evolve(
+        review,
+        chunk=attrs.evolve(
+            review.chunk,
+            text="- Create a publisher that sends messages to a topic.",
+            heading_path=("Learning Objectives",),
+        ),
+    )
+    prose = _passage("A publisher sends messages to a topic for subscribers to read.", 3)
+    answer = compose_extractive("What does a publisher send?", [review, objectives, prose])
+    assert answer.text == "A publisher sends messages to a topic for subscribers to read. [1]"
+
+
+def test_the_sentence_that_defines_the_term_leads() -> None:
+    mention = _passage("Each node can publish to a topic and a node can subscribe to it.", 1)
+    definition = _passage("A node is an executable that uses ROS 2 to talk to others.", 2)
+    answer = compose_extractive("What is a node?", [mention, definition], max_sentences=1)
+    assert answer.text.startswith("A node is an executable")
 
 
 def test_without_overlap_the_top_passage_opening_is_quoted() -> None:
