@@ -17,9 +17,9 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.runtime
 
-## run: install, ingest the project's own docs, serve on $PORT (default 8080) with embedded defaults
+## run: install, show the project's own docs until you ingest yours, serve on $PORT (default 8080) with embedded defaults
 run: $(VENV)/.runtime
-	$(BIN)/rag-backend serve --ingest README.md --ingest architecture.md --ingest docs
+	$(BIN)/rag-backend serve --demo README.md --demo architecture.md --demo docs
 
 ## test: install, then lint, type-check and run the whole suite
 test: lint typecheck unit

@@ -17,7 +17,7 @@ from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
 from entrypoints import evaluate, logs
 from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
-from entrypoints.container import Container, source_of
+from entrypoints.container import Container, ingest_demo, source_of
 
 HANDOVER_TIMEOUT = 300.0
 
@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PATH",
         help="file or folder to ingest at start-up (repeatable; adds to DOCS_PATH)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="docs to show while nothing else is indexed (repeatable); the first ingest of "
+        "other docs removes them",
     )
     serve.add_argument("--host", help="override HOST")
     serve.add_argument("--port", type=int, help="override PORT")
@@ -91,9 +99,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.port:
         updates["port"] = args.port
     settings = settings.model_copy(update=updates)
+    if args.demo:
+        asyncio.run(_with_container(settings, _demo(args.demo), for_ingest=True))
     app = create_app(settings)
     serve(app, settings.host, settings.port)
     return 0
+
+
+def _demo(paths: list[str]) -> Any:
+    existing = [Path(p) for p in paths if Path(p).exists()]
+
+    async def run(container: Container) -> None:
+        if not await ingest_demo(container, existing):
+            print("your own docs are indexed: the demo docs are not served", file=sys.stderr)
+
+    return run
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 Closer = Callable[[], Awaitable[None]]
 
+# The source of the project's own docs that `make run` shows a newcomer: served
+# only while nothing else is indexed, and removed by the first other ingest.
+DEMO_SOURCE = "rag-backend:demo"
+
 
 @attrs.define
 class Adapters:
@@ -105,6 +109,12 @@ class Container:
         report = await self.ingestor.ingest(
             documents, scope=scope, source=source, progress=progress
         )
+        if source != DEMO_SOURCE and (await self.index.chunk_ids_by_document(DEMO_SOURCE)):
+            demo = await self.ingestor.ingest([], source=DEMO_SOURCE)
+            log.info(
+                "removed the demo docs (%d documents): your own are indexed", demo.documents_removed
+            )
+            report = _add(report, attrs.evolve(demo, documents_removed=0))
         if report.chunks_deleted and self.after_deletes is not None:
             await self.after_deletes()
         return report
@@ -127,6 +137,20 @@ class Container:
                 await close()
             except Exception:  # closing must go on for the others
                 log.exception("error while closing")
+
+
+async def ingest_demo(container: Container, paths: list[Path]) -> bool:
+    """Ingest ``paths`` as the demo docs, unless other docs are indexed already.
+    Returns whether the demo docs are (now) indexed."""
+    stored = await container.index.chunk_ids_by_document()
+    demo = await container.index.chunk_ids_by_document(DEMO_SOURCE)
+    if set(stored) - set(demo):
+        return False
+    documents: list[Document] = []
+    for path in paths:
+        documents.extend(await asyncio.to_thread(read_documents, path))
+    await container.ingest(documents, source=DEMO_SOURCE)
+    return True
 
 
 def source_of(path: Path) -> str:
