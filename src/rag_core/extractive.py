@@ -31,7 +31,8 @@ _ABBREVIATION = re.compile(r"(?:(?i:\b(?:e\.g|i\.e|etc|vs|cf|fig|eq|approx|dr|mr
 # promises to teach or asks the reader, not what it says.
 _NOT_ANSWERS = re.compile(
     r"\b(?:learning (?:objectives?|outcomes?|goals?)|objectives?|review questions?|"
-    r"questions?|exercises?|quiz|self[- ]check|what you will learn)\b",
+    r"questions?|exercises?|quiz|self[- ]check|what you will learn|further reading|"
+    r"references|bibliography)\b",
     re.IGNORECASE,
 )
 _DEFINING = r"(?:is|are|refers? to|means?|describes?|provides?|enables?)\b"
@@ -185,7 +186,8 @@ def _prefer_definitions(
         return
     for s in sentences:
         head = tokenize(s.text.split(",")[0])[: len(terms) + 3]
-        if scores[s] > 0 and all(t in head for t in terms):
+        # The subject's head noun ("topic" of "ROS 2 topic") opening the sentence.
+        if scores[s] > 0 and terms[-1] in head[:3]:
             opening = " ".join(s.text.split()[: len(subject.split()) + 4])
             if re.search(rf"(?::|\b{_DEFINING})", opening, re.IGNORECASE):
                 scores[s] += _DEFINITION_BONUS
