@@ -95,13 +95,16 @@ def compose_extractive(
     marker = len(f" [{len(sources)}]")
     order = _preference(sentences, scores, has_selection, max_sentences)
     chosen = _pick(order, max_sentences, max_chars, marker)
-    numbers: dict[int, int] = {}
+    # One citation per page: sentences of two chunks of one page share its number.
+    pages = [source.citation.route or f"#{index}" for index, source in enumerate(sources)]
+    numbers: dict[str, tuple[int, int]] = {}  # page -> (number, first source quoted)
     parts = []
     for sentence in sorted(chosen, key=lambda s: (s.source, s.position)):
-        number = numbers.setdefault(sentence.source, len(numbers) + 1)
+        page = pages[sentence.source]
+        number, _ = numbers.setdefault(page, (len(numbers) + 1, sentence.source))
         parts.append(f"{sentence.text} [{number}]")
     citations = tuple(
-        attrs.evolve(sources[index].citation, number=number) for index, number in numbers.items()
+        attrs.evolve(sources[index].citation, number=number) for number, index in numbers.values()
     )
     return Answer(text=" ".join(parts), mode=mode, citations=citations)
 

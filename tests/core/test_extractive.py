@@ -294,3 +294,13 @@ def test_answers_are_deterministic() -> None:
 def test_invalid_limits_are_rejected(sentences: int, chars: int) -> None:
     with pytest.raises(ValueError):
         compose_extractive("q", [], max_sentences=sentences, max_chars=chars)
+
+
+def test_two_chunks_of_one_page_share_one_citation() -> None:
+    first = _passage("Gazebo is a simulator that provides accurate physics.", 1)
+    second = _passage("Gazebo renders sensors such as cameras for the simulated robot.", 2)
+    second = attrs.evolve(second, chunk=attrs.evolve(second.chunk, route=first.chunk.route))
+    answer = compose_extractive("What is Gazebo?", [first, second])
+    assert [c.number for c in answer.citations] == [1]
+    assert "[2]" not in answer.text
+    assert answer.text.count("[1]") == 2
