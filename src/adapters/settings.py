@@ -86,6 +86,39 @@ class Settings(BaseSettings):
         "text-embedding-3 model is requested from the API (smaller index, faster search; "
         "re-index after changing it).",
     )
+    embeddings: Literal["openai", "local", "none"] | None = Field(
+        None,
+        description="Dense embeddings for hybrid retrieval: `openai` (the EMBEDDING_* or OPENAI_* "
+        "server), `local` (an ONNX model in-process through fastembed: `pip install "
+        "rag-backend[local]`, no key), or `none` (lexical BM25 only); unset: `openai` when "
+        "EMBEDDING_API_KEY or OPENAI_API_KEY is set, else `none`.",
+        examples=["local"],
+    )
+    embedding_api_key: SecretStr | None = Field(
+        None,
+        description="Key of the embedding server (EMBEDDINGS=openai); unset: OPENAI_API_KEY.",
+        examples=["sk-..."],
+    )
+    embedding_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible embedding server; unset: OPENAI_BASE_URL (so a chat-only "
+        "server can be paired with local or lexical retrieval).",
+        examples=["https://api.openai.com/v1"],
+    )
+    local_embedding_model: str = Field(
+        "BAAI/bge-small-en-v1.5",
+        description="Model for EMBEDDINGS=local: one of fastembed's, downloaded on first use into "
+        "DATA_DIR/models. With LOCAL_EMBEDDING_PATH, fastembed's description of it is used "
+        "(pooling, vector length); a name fastembed does not know is loaded with mean pooling, "
+        "normalised, the length from config.json `hidden_size`.",
+        examples=["sentence-transformers/all-MiniLM-L6-v2"],
+    )
+    local_embedding_path: Path | None = Field(
+        None,
+        description="Folder holding the local model's ONNX files (model file, tokenizer.json, "
+        "tokenizer_config.json, config.json): loaded from there, nothing is downloaded.",
+        examples=["/models/all-MiniLM-L6-v2"],
+    )
     openai_connect_timeout: float = Field(
         5.0, gt=0, description="Seconds to connect to the model server."
     )
@@ -157,14 +190,47 @@ class Settings(BaseSettings):
         None, description=r"Origins allowed by pattern, e.g. `https://.*\.hf\.space`."
     )
 
-    @field_validator("openai_base_url", "qdrant_url", "better_auth_url", "cors_origin_regex")
+    @field_validator(
+        "openai_base_url",
+        "embedding_base_url",
+        "qdrant_url",
+        "better_auth_url",
+        "cors_origin_regex",
+    )
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
+    @field_validator("embeddings", mode="before")
+    @classmethod
+    def _embeddings_choice(cls, value: object) -> object:
+        return value.strip().lower() or None if isinstance(value, str) else value
+
+    @field_validator("local_embedding_path", mode="before")
+    @classmethod
+    def _blank_path_is_none(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
     @property
     def production(self) -> bool:
         return self.app_env == "production" or bool(self.space_id)
+
+    @property
+    def embedding_backend(self) -> Literal["openai", "local", "none"]:
+        """EMBEDDINGS, or its default: ``openai`` when a key for it is set, else ``none``."""
+        if self.embeddings is not None:
+            return self.embeddings
+        return "openai" if self.embedding_key is not None else "none"
+
+    @property
+    def embedding_key(self) -> SecretStr | None:
+        """The embedding server's key: EMBEDDING_API_KEY, else OPENAI_API_KEY."""
+        return self.embedding_api_key or self.openai_api_key
+
+    @property
+    def embedding_url(self) -> str | None:
+        """The embedding server's base URL: EMBEDDING_BASE_URL, else OPENAI_BASE_URL."""
+        return self.embedding_base_url or self.openai_base_url
 
     @property
     def cors_origins(self) -> list[str]:
@@ -192,6 +258,7 @@ class Settings(BaseSettings):
             s.get_secret_value()
             for s in (
                 self.openai_api_key,
+                self.embedding_api_key,
                 self.qdrant_api_key,
                 self.database_url,
                 self.better_auth_secret,
@@ -206,7 +273,10 @@ class Settings(BaseSettings):
         return values
 
     def missing_for_production(self) -> list[str]:
-        """Names of the variables production needs and does not have (never their values)."""
+        """Names of the variables production needs and does not have (never their values).
+
+        OPENAI_API_KEY is for the chat model: embeddings may be local or absent
+        (EMBEDDINGS=local or none) in production too."""
         required = {
             "OPENAI_API_KEY": self.openai_api_key,
             "QDRANT_URL": self.qdrant_url,

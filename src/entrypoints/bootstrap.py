@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+NO_EMBEDDING_KEY = "EMBEDDINGS=openai needs EMBEDDING_API_KEY or OPENAI_API_KEY"
+
+
 def check_production(settings: Settings) -> None:
     """Production refuses embedded fallbacks: one error naming every missing variable."""
     if settings.production:
@@ -45,6 +48,8 @@ def check_production(settings: Settings) -> None:
             raise ConfigurationError(
                 "production mode (APP_ENV=production or SPACE_ID set) needs: " + ", ".join(missing)
             )
+    if settings.embeddings == "openai" and settings.embedding_key is None:
+        raise ConfigurationError(NO_EMBEDDING_KEY)
     if "*" in settings.cors_origins:
         raise ConfigurationError(
             "CORS_ALLOWED_ORIGINS=* cannot be combined with credentials; list the origins"
@@ -63,17 +68,28 @@ def plan_adapters(settings: Settings) -> dict[str, str]:
     database = (
         "postgresql" if settings.database_url else f"sqlite in {settings.data_dir / 'rag.db'}"
     )
-    openai = "openai" if settings.openai_api_key else None
     return {
         "vector_index": index,
         "database": database,
-        "embedder": f"{openai} {settings.openai_embedding_model}"
-        if openai
-        else "none (lexical retrieval)",
-        "chat_model": f"{openai} {settings.openai_chat_model}"
-        if openai
+        "embedder": _embedder_plan(settings),
+        "chat_model": f"openai {settings.openai_chat_model}"
+        if settings.openai_api_key
         else "none (extractive answers; transforms unavailable)",
     }
+
+
+def _embedder_plan(settings: Settings) -> str:
+    backend = settings.embedding_backend
+    if backend == "openai":
+        if settings.embedding_key is None:
+            return f"none: {NO_EMBEDDING_KEY}"
+        return f"openai {settings.openai_embedding_model}"
+    if backend == "local":
+        model = settings.local_embedding_model
+        if settings.local_embedding_path:
+            return f"local {model} from {settings.local_embedding_path}"
+        return f"local {model} (cached in {settings.data_dir / 'models'})"
+    return "none (lexical retrieval)"
 
 
 async def build_container(
@@ -212,44 +228,84 @@ def embedding_dimension(model: str, configured: int | None) -> tuple[int | None,
 async def _build_models(
     settings: Settings, closers: list[Closer], *, for_ingest: bool = False
 ) -> tuple[Embedder | None, ChatModel | None]:
-    if settings.openai_api_key is None:
-        return None, None
-    key = settings.openai_api_key.get_secret_value()
+    """The embedder EMBEDDINGS selects, and the chat model when OPENAI_API_KEY is set
+    (none for ingest)."""
+    backend = settings.embedding_backend
+    embedder: Embedder | None = None
+    if backend == "local":
+        embedder = await _local_embedder(settings, closers, for_ingest=for_ingest)
+    elif backend == "openai":
+        embedder = await _openai_embedder(settings, closers, for_ingest=for_ingest)
+    if for_ingest or settings.openai_api_key is None:
+        return embedder, None
+    from adapters.openai import OpenAIChatModel, RetryPolicy
+
+    client = _openai_client(settings, settings.openai_api_key, settings.openai_base_url, closers)
+    retry = RetryPolicy(attempts=settings.openai_retries)
+    return embedder, OpenAIChatModel(client, settings.openai_chat_model, retry=retry)
+
+
+def _openai_client(
+    settings: Settings, key: SecretStr, base_url: str | None, closers: list[Closer]
+) -> AsyncOpenAI:
+    """One client (one connection pool) per port: short embedding calls never queue
+    behind long streams. The openai package is imported in here, when a model is
+    built: it takes a third of a second."""
+    from adapters.openai import build_openai_client
+
+    built = build_openai_client(
+        key.get_secret_value(),
+        base_url,
+        connect_timeout=settings.openai_connect_timeout,
+        read_timeout=settings.openai_timeout,
+    )
+    closers.append(built.close)
+    return built
+
+
+async def _openai_embedder(
+    settings: Settings, closers: list[Closer], *, for_ingest: bool
+) -> Embedder:
+    key = settings.embedding_key
+    if key is None:  # check_production refused this already
+        raise ConfigurationError(NO_EMBEDDING_KEY)
     model = settings.openai_embedding_model
     dimension, shorten = embedding_dimension(model, settings.openai_embedding_dimension)
 
-    # The openai package is imported in here, when a model is built: it takes a third
-    # of a second.
-    def client() -> AsyncOpenAI:
-        from adapters.openai import build_openai_client
-
-        built = build_openai_client(
-            key,
-            settings.openai_base_url,
-            connect_timeout=settings.openai_connect_timeout,
-            read_timeout=settings.openai_timeout,
-        )
-        closers.append(built.close)
-        return built
-
-    # One client (one connection pool) per port: short embedding calls never queue
-    # behind long streams.
     def embedder() -> OpenAIEmbedder:
         from adapters.openai import OpenAIEmbedder, RetryPolicy
 
         retry = RetryPolicy(attempts=settings.openai_retries)
-        return OpenAIEmbedder(client(), model, retry=retry, dimension=dimension, shorten=shorten)
+        client = _openai_client(settings, key, settings.embedding_url, closers)
+        return OpenAIEmbedder(client, model, retry=retry, dimension=dimension, shorten=shorten)
 
     if for_ingest and dimension is not None:
-        # Ingest needs no chat model, and an unchanged re-ingest not even an embedding.
-        return LazyEmbedder(model, dimension, embedder), None
+        # An unchanged re-ingest needs no embedding.
+        return LazyEmbedder(model, dimension, embedder)
     built = embedder()
     if dimension is None:
         await built.discover_dimension()
-    from adapters.openai import OpenAIChatModel, RetryPolicy
+    return built
 
-    retry = RetryPolicy(attempts=settings.openai_retries)
-    return built, OpenAIChatModel(client(), settings.openai_chat_model, retry=retry)
+
+async def _local_embedder(
+    settings: Settings, closers: list[Closer], *, for_ingest: bool
+) -> Embedder:
+    """fastembed's ONNX model in-process (the `local` extra). Its dimension is known
+    without loading it; serving loads it now, so a model that cannot be loaded (or
+    downloaded) stops the start-up with DependencyUnavailable instead of failing every
+    query; ingest loads it on its first embedding."""
+    from adapters.local_embedder import FastEmbedEmbedder
+
+    local = FastEmbedEmbedder(
+        settings.local_embedding_model,
+        cache_dir=settings.data_dir / "models",
+        model_path=settings.local_embedding_path,
+    )
+    closers.append(local.close)
+    if not for_ingest:
+        await local.load()
+    return local
 
 
 class LazyEmbedder:
