@@ -241,6 +241,28 @@ class QdrantIndex:
             result = await self._client.count(self._collection, exact=True)
         return result.count
 
+    async def chunks(self) -> list[Chunk]:
+        found: list[Chunk] = []
+        offset: models.ExtendedPointId | None = None
+        while True:
+            async with self._call():
+                records, offset = await self._client.scroll(
+                    self._collection,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            found.extend(_chunk(str(record.id), record.payload or {}) for record in records)
+            if offset is None:
+                return found
+
+    async def recreate(self, dense_dimension: int | None) -> None:
+        async with self._call():
+            await self._client.delete_collection(self._collection)
+        self._prepared = False
+        await self.prepare(dense_dimension)
+
     async def probe(self) -> None:
         async with self._call():
             await self._client.collection_exists(self._collection)

@@ -18,6 +18,7 @@ from adapters.settings import ConfigurationError, Settings
 from entrypoints import evaluate, logs
 from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
 from entrypoints.container import Container, ingest_demo, source_of
+from entrypoints.reindex import reembed
 
 HANDOVER_TIMEOUT = 300.0
 
@@ -81,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=_ask)
 
     evaluate.add_parser(commands)
+
+    reindex_command = commands.add_parser(
+        "reindex",
+        help="re-embed every stored chunk for the configured embedder (no source folder needed)",
+    )
+    reindex_command.set_defaults(run=_reindex)
 
     check = commands.add_parser("check-config", help="show which adapters the environment selects")
     check.set_defaults(run=_check_config)
@@ -161,6 +168,21 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(_with_container(settings, run))
     except IndexLocked:
         _print_answer(_post(settings, args.url, "/chat", body, admin=False))
+    return 0
+
+
+def _reindex(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(container: Container) -> None:
+        count = await reembed(
+            container.ingestor, container.index, settings.data_dir, "rag-backend reindex"
+        )
+        print(f"re-embedded {count} chunks ({container.adapters.get('embedder', 'embedder')})")
+
+    try:
+        asyncio.run(_with_container(settings, run, for_ingest=True))
+    except IndexLocked:
+        print("the index is in use by a running service: stop it first", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -30,12 +30,14 @@ from adapters.resilience import (
 from adapters.settings import ConfigurationError, Settings
 from adapters.system import SystemClock, UuidGenerator
 from adapters.tokens import JwtAuthenticator
+from entrypoints import reindex
 from entrypoints.breakers import Breakers, make_breakers
 from rag_core.accounts import AccountService, AccountStore
 from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.chunking import Chunker
 from rag_core.documents import Document
+from rag_core.errors import IndexMismatch
 from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
 from rag_core.lexical import LexicalEncoder
@@ -212,7 +214,7 @@ async def assemble(
     )
     encoder = LexicalEncoder()
     ingestor = Ingestor(index, encoder, Chunker(), embedder)
-    await index.prepare(embedder.dimension if embedder else None)
+    await _prepare_index(settings, ingestor, index, embedder)
     retriever = Retriever(index, encoder, embedder)
     answerer = Answerer(retriever, chat_model)
     try:
@@ -245,6 +247,22 @@ async def assemble(
         after_deletes=adapters.after_deletes,
         outbox=adapters.outbox,
     )
+
+
+async def _prepare_index(
+    settings: Settings, ingestor: Ingestor, index: VectorIndex, embedder: Embedder | None
+) -> None:
+    """Prepare the index for the embedder; when it was laid out for another one (or a
+    re-embedding was cut short), re-embed the stored chunks instead of refusing to start."""
+    dimension = embedder.dimension if embedder else None
+    if reindex.backup_path(settings.data_dir).exists():
+        await reindex.reembed(ingestor, index, settings.data_dir, "resuming")
+        return
+    try:
+        await index.prepare(dimension)
+    except IndexMismatch as exc:
+        target = f"{embedder.model} ({dimension} dimensions)" if embedder else "lexical only"
+        await reindex.reembed(ingestor, index, settings.data_dir, f"for {target}: {exc}")
 
 
 def _probes(

@@ -142,6 +142,20 @@ class Ingestor:
             run.removed = len(gone)
         return run.report()
 
+    async def reembed(self, chunks: Sequence[Chunk]) -> int:
+        """Lay the index out anew for this ingestor's embedder (``recreate``) and write
+        ``chunks`` again, sparse re-encoded and dense re-embedded: what changing the
+        embedder needs, without the source folders. Returns the embed() calls made.
+
+        The index holds none of ``chunks`` between ``recreate`` and the last write:
+        the caller keeps them (durably) until this returns.
+        """
+        await self._index.recreate(self._embedder.dimension if self._embedder else None)
+        calls = 0
+        for start in range(0, len(chunks), self._write_batch_size):
+            calls += await self._write(chunks[start : start + self._write_batch_size])
+        return calls
+
     async def _flush(self, run: _Run) -> None:
         """Write the pending chunks, then delete the pending stale ids."""
         writes, deletes = run.to_write, run.to_delete

@@ -17,7 +17,7 @@ import attrs
 from rag_core.answers import Passage
 from rag_core.answers import Usage as Usage  # re-exported: part of the ChatModel port
 from rag_core.conversations import Conversation, Message, Role
-from rag_core.documents import IndexedChunk, SparseVector
+from rag_core.documents import Chunk, IndexedChunk, SparseVector
 
 
 @attrs.frozen(slots=True)
@@ -82,6 +82,16 @@ class VectorIndex(Protocol):
 
     async def search(self, query: SearchQuery) -> list[Passage]:
         """The best passages, best first, ranks from 1; at most ``query.limit``."""
+        ...
+
+    async def chunks(self) -> list[Chunk]:
+        """Every stored chunk (text and payload, not vectors), in no set order: what
+        re-embedding for another embedder starts from."""
+        ...
+
+    async def recreate(self, dense_dimension: int | None) -> None:
+        """Drop every chunk and lay the collection out anew for ``dense_dimension``
+        (then prepared for it: upserts may follow at once)."""
         ...
 
     async def count(self) -> int:

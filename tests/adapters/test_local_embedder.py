@@ -293,3 +293,48 @@ def test_production_accepts_local_embeddings_and_still_needs_the_chat_key() -> N
     )
     with pytest.raises(ConfigurationError, match="EMBEDDINGS=openai needs"):
         check_production(keyless)
+
+
+async def test_switching_none_local_openai_on_one_data_dir_re_embeds_the_stored_chunks(
+    model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No keys, then a local model, then an OpenAI-compatible server: each start
+    re-embeds what is stored (the source folder is gone) and says so in the log."""
+    data = tmp_path / "data"
+    lexical = local_settings(data, None, embeddings="none")
+    container = await build_container(lexical)
+    try:
+        await container.ingest([parse_document(p, t) for p, t in DOCS.items()], scope="docs/")
+        assert (await container.retriever.search("feline resting")).passages == []
+    finally:
+        await container.aclose()
+
+    caplog.set_level("WARNING", logger="entrypoints.reindex")
+    container = await build_container(local_settings(data, model_dir))
+    try:
+        assert "re-embedding 2 stored chunks" in caplog.text
+        found = await container.retriever.search("feline resting", limit=1)
+        assert found.mode == "hybrid"
+        assert found.passages[0].chunk.document_id == "docs/pets.md"
+    finally:
+        await container.aclose()
+    assert not (data / "reindex-chunks.jsonl").exists()
+
+    caplog.clear()
+    with FakeOpenAI(api_key="sk-embed", dimension=32) as server:
+        remote = local_settings(
+            data,
+            None,
+            embeddings="openai",
+            embedding_api_key="sk-embed",
+            embedding_base_url=server.base_url,
+            openai_embedding_model="our-embedder",
+        )
+        container = await build_container(remote)
+        try:
+            assert "re-embedding 2 stored chunks" in caplog.text
+            assert await container.index.count() == 2
+            assert (await container.retriever.search("kitten")).mode == "hybrid"
+        finally:
+            await container.aclose()
+        assert server.requests["embeddings"] >= 2  # the probe, the re-embedding, the query

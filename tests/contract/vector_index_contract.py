@@ -243,3 +243,24 @@ class VectorIndexContract(abc.ABC):
         assert hit.chunk == original.chunk
         assert isinstance(hit.chunk.heading_path, tuple)
         assert hit.rank == 1
+
+    async def test_chunks_gives_back_every_stored_chunk(self, lexical: VectorIndex) -> None:
+        stored = [indexed(name, {1: 1.0}, document_id=f"docs/{name}.md") for name in "abc"]
+        await lexical.upsert(stored)
+        await lexical.delete([chunk_id("b")])
+        chunks = sorted(await lexical.chunks(), key=lambda c: c.id)
+        assert chunks == sorted((stored[0].chunk, stored[2].chunk), key=lambda c: c.id)
+
+    async def test_recreate_drops_everything_and_lays_out_the_new_dimension(
+        self, lexical: VectorIndex
+    ) -> None:
+        await lexical.upsert([indexed("a", {1: 1.0})])
+        await lexical.recreate(4)
+        assert await lexical.count() == 0
+        assert await lexical.chunks() == []
+        await lexical.upsert([indexed("b", {1: 1.0}, dense=(1.0, 0.0, 0.0, 0.0))])
+        await lexical.prepare(4)  # now laid out for 4: no mismatch
+        hits = await lexical.search(query({1: 1.0}, dense=(1.0, 0.0, 0.0, 0.0)))
+        assert [h.chunk.id for h in hits] == [chunk_id("b")]
+        with pytest.raises(IndexMismatch):
+            await lexical.prepare(8)

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from rag_core.answers import Passage
-from rag_core.documents import IndexedChunk
+from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import IndexMismatch
 from rag_core.fusion import cosine, idf, reciprocal_rank_fusion
 from rag_core.ports import SearchQuery
@@ -94,6 +94,15 @@ class InMemoryIndex:
             Passage(chunk=self._chunks[chunk_id].chunk, score=score, rank=rank)
             for rank, (chunk_id, score) in enumerate(ranked, start=1)
         ]
+
+    async def chunks(self) -> list[Chunk]:
+        return [item.chunk for item in self._chunks.values()]
+
+    async def recreate(self, dense_dimension: int | None) -> None:
+        self._chunks.clear()
+        self._document_frequency.clear()
+        self._dense_dimension = dense_dimension
+        self._prepared = True
 
     async def count(self) -> int:
         return len(self._chunks)

@@ -21,7 +21,7 @@ from adapters.qdrant_edge.batching import Batcher
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
 from rag_core.answers import Passage
-from rag_core.documents import IndexedChunk
+from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable, IndexMismatch
 from rag_core.ports import SearchQuery
 
@@ -190,6 +190,27 @@ class EdgeIndex:
             ]
 
         return await self._calls.read(run)
+
+    async def chunks(self) -> list[Chunk]:
+        shard = await self._ready()
+
+        def scroll() -> list[Chunk]:
+            found: list[Chunk] = []
+            offset: PointId | None = None
+            while True:
+                page, offset = shard.scroll(
+                    ScrollRequest(offset=offset, limit=SCROLL_PAGE, with_payload=True)
+                )
+                found.extend(records.passage(r.id, r.payload, 0.0, 1).chunk for r in page)
+                if offset is None:
+                    return found
+
+        return await self._calls.read(scroll)
+
+    async def recreate(self, dense_dimension: int | None) -> None:
+        await self._calls.exclusive(self._holder.drop)
+        self._prepared = False
+        await self.prepare(dense_dimension)
 
     async def count(self) -> int:
         shard = await self._ready()

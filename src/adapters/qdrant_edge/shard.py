@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from qdrant_edge import EdgeShard
@@ -62,6 +63,14 @@ class ShardHolder:
             else:
                 self._shard = EdgeShard.create(str(self.dir), layout.edge_config(dense))
         return self._shard
+
+    def drop(self) -> None:
+        """Close the shard (if loaded) and delete its folder; the lock stays held."""
+        self.check_open()
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def close(self) -> None:
         """Flush and close the shard and release the folder; idempotent."""

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from adapters.resilience.breaker import Breaker
 from rag_core.answers import Passage
 from rag_core.conversations import Conversation, Message
-from rag_core.documents import IndexedChunk
+from rag_core.documents import Chunk, IndexedChunk
 from rag_core.ports import (
     ChatMessage,
     ChatModel,
@@ -54,6 +54,12 @@ class GuardedIndex:
 
     async def search(self, query: SearchQuery) -> list[Passage]:
         return await self._breaker.call(lambda: self._inner.search(query))
+
+    async def chunks(self) -> list[Chunk]:
+        return await self._breaker.call(self._inner.chunks)
+
+    async def recreate(self, dense_dimension: int | None) -> None:
+        await self._breaker.call(lambda: self._inner.recreate(dense_dimension))
 
     async def count(self) -> int:
         return await self._breaker.call(self._inner.count)
