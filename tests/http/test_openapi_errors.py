@@ -3,7 +3,8 @@
 Each scenario provokes an error on the full app (in-memory container, no chat
 model) and checks that the status it got is declared for that operation in the
 document the app serves, with the shared body: ``ErrorBody`` (``{"detail": str}``)
-for every error but 422, which keeps FastAPI's validation shape.
+for every error but 422, whose ``detail`` is a string too, with the reasons beside it
+(``{"detail": str, "errors": [{"loc", "msg", "type"}]}``).
 tests/fuzz/test_openapi_fuzz.py checks the same for generated requests
 (``status_code_conformance``); these reach what fuzzing does not: another user's
 session, a taken email, a refused admin key, an open circuit, a rate limit.
@@ -68,7 +69,9 @@ class Api:
         schema = declared[str(status)]["content"]["application/json"]["schema"]
         if status == 422:
             assert schema == {"$ref": VALIDATION_BODY}
-            assert isinstance(response.json()["detail"], list)
+            body = response.json()
+            assert isinstance(body["detail"], str) and body["detail"]
+            assert body["errors"] and all(set(e) == {"loc", "msg", "type"} for e in body["errors"])
         else:
             assert schema == {"$ref": ERROR_BODY}
             ErrorBody.model_validate(response.json())
@@ -273,3 +276,14 @@ def test_every_declared_error_has_the_shared_body() -> None:
             if "requestBody" in operation:
                 assert "400" in operation["responses"], f"{method} {path}: unreadable body"
     assert errors > 50
+
+
+def test_the_validation_body_is_declared_with_a_text_detail() -> None:
+    document = create_app(Settings(_env_file=None)).openapi()
+    body = document["components"]["schemas"]["HTTPValidationError"]
+    assert body["properties"]["detail"]["type"] == "string"
+    assert body["required"] == ["detail", "errors"]
+    errors = body["properties"]["errors"]
+    assert errors["items"] == {"$ref": "#/components/schemas/ValidationError"}
+    reason = document["components"]["schemas"]["ValidationError"]
+    assert set(reason["properties"]) == {"loc", "msg", "type"}  # never the input

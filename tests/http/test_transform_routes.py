@@ -128,8 +128,9 @@ async def test_an_over_limit_batch_is_refused_with_the_limit(
     body = {"texts": ["x"] * (MAX_BATCH + 1), "target_level": "beginner"}
     response = await client.post(route, json=body)
     assert response.status_code == 422
-    [error] = response.json()["detail"]
+    [error] = response.json()["errors"]
     assert error["loc"] == ["body", "texts"]
+    assert f"at most {MAX_BATCH} items" in response.json()["detail"]
     assert f"at most {MAX_BATCH} items" in error["msg"]
     assert model.calls == []
 

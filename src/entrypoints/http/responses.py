@@ -4,9 +4,10 @@ route declares what it can really answer.
 
 Every error body is ``{"detail": "<text>"}`` (:class:`ErrorBody`), as
 :mod:`entrypoints.http.errors` and the ``HTTPException`` s of the dependencies send
-it; a 422 keeps FastAPI's own validation shape, which FastAPI declares by itself on
-every route that takes parameters or a body (``errors.py`` gives a domain
-``InvalidInput`` that shape too). Unexpected 500s are not declared.
+it. A 422 has a string ``detail`` too, with its reasons beside it in ``errors``;
+FastAPI declares it by itself on every route that takes parameters or a body, as
+``HTTPValidationError``, a component ``errors.py`` rewrites to the body it sends
+(a domain ``InvalidInput`` gets that shape too). Unexpected 500s are not declared.
 
 A 401 carries ``WWW-Authenticate``; a 429 and a dependency's 503 carry
 ``Retry-After`` (whole seconds; for a 503, 5 when the dependency gave no hint).

@@ -1,0 +1,161 @@
+"""The shapes the textbook's Docusaurus site relies on (issue 13), driven through the
+full app (in-memory adapters, a scripted chat model). The site puts ``detail`` straight
+into the page, renders each message source as text (``<li>{source}</li>``) and reads the
+profile fields from the ``user`` object: any other shape crashes its React pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.memory.models import ScriptedChatModel
+from adapters.settings import Settings
+from entrypoints.container import in_memory_container
+from entrypoints.http.app import create_app
+from rag_core.markdown import parse_document
+from rag_core.ports import ChatMessage
+
+BOOK = {
+    "docs/week3/ros2-nodes-topics.md": "# Nodes and Topics\n\n## Topics\n\nA topic is a named bus over which nodes exchange messages.\n",
+    "docs/week6/gazebo.md": "# Gazebo\n\nGazebo simulates robots with physics engines and sensors.\n",
+}
+PASSWORD = "correct horse battery"
+
+
+def reply(messages: Sequence[ChatMessage]) -> str:
+    system = messages[0].content
+    if system.startswith("Rewrite"):
+        return "What is a ROS 2 topic?"
+    if "Sources:" in system:
+        return "A topic is a named bus [1]."
+    return "ترجمہ: " + messages[-1].content
+
+
+async def started(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    values: dict[str, Any] = {"admin_api_key": "admin-key-for-tests", "rate_limit_enabled": False}
+    settings = Settings(_env_file=None, **{**values, **overrides})
+    model = ScriptedChatModel(reply)
+    container = await in_memory_container(settings, chat_model=model, password_cost=4)
+    await container.ingestor.ingest([parse_document(p, t) for p, t in BOOK.items()])
+    app = create_app(settings, container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async for c in started():
+        yield c
+
+
+async def sign_up(client: httpx.AsyncClient, email: str = "reader@example.com") -> dict[str, str]:
+    body = {"email": email, "name": "Reader", "password": PASSWORD}
+    response = await client.post("/api/auth/sign-up", json=body)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['session']['accessToken']}"}
+
+
+def assert_text_detail(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert isinstance(body["detail"], str) and body["detail"], body
+    return body
+
+
+# --- 1. every 4xx has a string detail, 422 included --------------------------------
+
+
+async def test_a_short_password_is_a_422_with_a_sentence_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"email": "new@example.com", "name": "New", "password": "s3cr!"}
+    response = await client.post("/api/auth/sign-up", json=body)
+    data = assert_text_detail(response, 422)
+    assert "password" in data["detail"] and "8" in data["detail"]
+    # The machine-readable reasons travel beside it, without the inputs.
+    [error] = data["errors"]
+    assert error["loc"] == ["body", "password"] and error["type"] == "string_too_short"
+    assert set(error) == {"loc", "msg", "type"}
+    assert "s3cr!" not in response.text
+
+
+async def test_an_address_the_browser_accepts_but_the_schema_does_not_is_a_text_422(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/api/auth/sign-in/email", json={"email": "a@b", "password": "x"})
+    data = assert_text_detail(response, 422)
+    assert "email" in data["detail"]
+    assert not data["detail"].startswith("Value error")
+    assert "a@b" not in response.text
+
+
+async def test_several_reasons_are_one_sentence_each(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/auth/sign-up", json={"email": "a@b", "password": "x"})
+    data = assert_text_detail(response, 422)
+    assert {tuple(e["loc"]) for e in data["errors"]} == {
+        ("body", "email"),
+        ("body", "name"),
+        ("body", "password"),
+    }
+    assert data["detail"].count(";") == 2
+    assert "name" in data["detail"] and "password" in data["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/chat", {"query": ""}),
+        ("POST", "/chat", {}),
+        ("POST", "/chat/stream", {"query": "x" * 5_000}),
+        ("POST", "/translate", {"text": 5}),
+        ("POST", "/translate/batch", {"texts": ["x"] * 21}),
+        ("POST", "/adjust-content", {"text": "x", "target_level": "expert"}),
+        ("POST", "/adjust-content/batch", {"texts": ["x"]}),
+        ("POST", "/api/auth/sign-up", None),
+        ("GET", "/api/chat/sessions?limit=0", None),
+    ],
+)
+async def test_schema_refusals_are_text(
+    client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any] | None
+) -> None:
+    auth = await sign_up(client) if "/api/chat" in url else {}
+    response = await client.request(method, url, json=body, headers=auth)
+    data = assert_text_detail(response, 422)
+    assert isinstance(data["errors"], list) and data["errors"]
+
+
+async def test_a_domain_refusal_is_text_too(client: httpx.AsyncClient) -> None:
+    # Blank after stripping: the schema lets it through, the core refuses it.
+    data = assert_text_detail(await client.post("/chat", json={"query": "   "}), 422)
+    assert data["errors"] == [{"loc": ["body"], "msg": data["detail"], "type": "value_error"}]
+
+
+async def test_malformed_json_is_a_text_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/chat", content=b'{"query": ', headers={"Content-Type": "application/json"}
+    )
+    data = assert_text_detail(response, 422)
+    assert "JSON" in data["detail"]
+
+
+async def test_other_refusals_of_the_sites_routes_are_text(client: httpx.AsyncClient) -> None:
+    auth = await sign_up(client)
+    other = await sign_up(client, "other@example.com")
+    sid = (await client.post("/chat", json={"query": "What is a topic?"}, headers=auth)).json()[
+        "session_id"
+    ]
+    wrong = {"email": "reader@example.com", "password": "not the password"}
+    assert_text_detail(await client.post("/api/auth/sign-in/email", json=wrong), 401)
+    taken = {"email": "READER@example.com", "name": "R", "password": PASSWORD}
+    assert_text_detail(await client.post("/api/auth/sign-up", json=taken), 409)
+    assert_text_detail(await client.get(f"/api/chat/sessions/{sid}", headers=other), 403)
+    assert_text_detail(await client.get("/api/chat/sessions/nope", headers=auth), 404)
+    assert_text_detail(await client.get("/api/chat/sessions"), 401)
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert_text_detail(await client.post("/chat", json={"query": "hi"}, headers=bad), 401)
+    assert_text_detail(await client.get("/no/such/route"), 404)
