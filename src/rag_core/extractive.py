@@ -18,6 +18,7 @@ from rag_core.answers import Answer, AnswerMode, Citation, Passage
 from rag_core.fusion import idf
 from rag_core.lexical import tokenize
 from rag_core.prose import paragraphs, snippet, truncate
+from rag_core.sections import about_the_page
 
 NOTHING_FOUND = "I couldn't find anything about that in the documentation."
 _RANK_BONUS = 0.25  # breaks near-ties in favour of better-ranked sources
@@ -27,14 +28,6 @@ _MIN_WORDS = 4
 _BRACKET_NUMBER = re.compile(r"\[\d+\]")
 _SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。؟۔])|(?<=[.!?…。؟۔][\"'”’)]))\s+")
 _ABBREVIATION = re.compile(r"(?:(?i:\b(?:e\.g|i\.e|etc|vs|cf|fig|eq|approx|dr|mr|ms))|\b[A-Z])\.$")
-# Sections a reader should never get quoted back as an answer: what a chapter
-# promises to teach or asks the reader, not what it says.
-_NOT_ANSWERS = re.compile(
-    r"\b(?:learning (?:objectives?|outcomes?|goals?)|objectives?|review questions?|"
-    r"questions?|exercises?|quiz|self[- ]check|what you will learn|further reading|"
-    r"references|bibliography)\b",
-    re.IGNORECASE,
-)
 _DEFINING = r"(?:is|are|refers? to|means?|describes?|provides?|enables?)\b"
 _QUESTION_WORDS = re.compile(r"^\s*(?:what|who)\s+(?:is|are)\s+(?:an?\s+|the\s+)?", re.I)
 _DEFINITION_BONUS = 1.5
@@ -109,10 +102,6 @@ def compose_extractive(
     return Answer(text=" ".join(parts), mode=mode, citations=citations)
 
 
-def _quotable(passage: Passage) -> bool:
-    return not any(_NOT_ANSWERS.search(h) for h in passage.chunk.heading_path[-1:])
-
-
 def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source]:
     sources = []
     if selection is not None:
@@ -130,7 +119,7 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
             chunk_id=chunk.id,
             document_id=chunk.document_id,
         )
-        quotable = _quotable(passage)
+        quotable = not about_the_page(chunk.heading_path)
         sources.append(_Source(citation, tuple(paragraphs(chunk.text)) if quotable else ()))
     return sources
 

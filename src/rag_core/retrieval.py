@@ -10,6 +10,7 @@ import attrs
 from rag_core.answers import Passage
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import Embedder, SearchQuery, SparseEncoder, VectorIndex
+from rag_core.sections import about_the_page
 
 
 @attrs.frozen(slots=True)
@@ -105,7 +106,10 @@ class Retriever:
             limit=max(self._candidates, wanted),
             filters=dict(filters or {}),
         )
-        passages = _diversify(await self._index.search(search), wanted, self._max_per_document)
+        found = await self._index.search(search)
+        # Objectives, review questions and the like go last: they name topics, never answer.
+        found = sorted(found, key=lambda p: about_the_page(p.chunk.heading_path))
+        passages = _diversify(found, wanted, self._max_per_document)
         return Retrieval(passages, mode, degraded)
 
     async def _embed(self, query: str) -> tuple[float, ...] | None:

@@ -3,6 +3,7 @@ import re
 import uuid
 from collections.abc import Sequence
 
+import attrs
 import pytest
 
 from adapters.memory.index import InMemoryIndex
@@ -223,3 +224,19 @@ async def test_an_embedder_returning_the_wrong_count_is_unavailable() -> None:
 def test_invalid_configuration_is_rejected(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         Retriever(InMemoryIndex(), LexicalEncoder(), None, **kwargs)
+
+
+async def test_objectives_and_review_questions_rank_after_the_prose() -> None:
+    objectives = attrs.evolve(
+        _chunk("- Understand topics and publishers and topics.", "docs/week1/topics.md"),
+        heading_path=("Learning Objectives",),
+    )
+    review = attrs.evolve(
+        _chunk("1. What is a topic? 2. How does a topic work?", "docs/week1/topics.md"),
+        heading_path=("Review Questions",),
+    )
+    prose = _chunk("Topics: named buses over which nodes exchange messages.", "docs/week1/ros.md")
+    retriever = Retriever(await _index([objectives, review, prose]), LexicalEncoder())
+    passages = await retriever.retrieve("What is a topic?")
+    assert [p.chunk.id for p in passages] == [prose.id, objectives.id, review.id]
+    assert [p.rank for p in passages] == [1, 2, 3]
