@@ -1,12 +1,18 @@
 """Chat history of a signed-in user: list, read, rename, export and delete
 sessions. Every access checks ownership (NotFound for an unknown session,
-Forbidden for another user's)."""
+Forbidden for another user's).
+
+A message's sources are shown as text (:func:`source_text`, e.g.
+``[1] Nodes and Topics — /docs/week3/ros2-nodes-topics``): the textbook's site renders
+each one as a list item, and a JSON export names them the same way, with the
+structured citations beside them."""
 
 from __future__ import annotations
 
 import enum
 import json
 
+from rag_core.answers import Citation
 from rag_core.conversations import Conversation, Message
 from rag_core.errors import Forbidden, InvalidInput, NotFound
 from rag_core.ports import ConversationStore
@@ -64,7 +70,8 @@ class HistoryService:
                             "content": m.content,
                             "selected_text": m.selected_text,
                             "created_at": m.created_at.isoformat(),
-                            "sources": [
+                            "sources": [source_text(c) for c in m.sources],
+                            "citations": [
                                 {"number": c.number, "title": c.title, "url": c.route}
                                 for c in m.sources
                             ],
@@ -78,8 +85,15 @@ class HistoryService:
         lines = [f"# {session.title}", ""]
         for m in messages:
             lines.append(f"[{m.created_at:%Y-%m-%d %H:%M}] {m.role.value}: {m.content}")
-            lines.extend(f"    [{c.number}] {c.title} {c.route}".rstrip() for c in m.sources)
+            lines.extend(f"    {source_text(c)}" for c in m.sources)
         return "\n".join(lines) + "\n"
+
+
+def source_text(citation: Citation) -> str:
+    """A source as one line of text: ``[n] Title — link`` (just ``[n] Title`` for one
+    with no page, such as the reader's selected text)."""
+    label = f"[{citation.number}] {citation.title}"
+    return f"{label} — {citation.route}" if citation.route else label
 
 
 def _title(title: str) -> str:

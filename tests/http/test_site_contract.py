@@ -159,3 +159,45 @@ async def test_other_refusals_of_the_sites_routes_are_text(client: httpx.AsyncCl
     bad = {"Authorization": "Bearer not-a-token"}
     assert_text_detail(await client.post("/chat", json={"query": "hi"}, headers=bad), 401)
     assert_text_detail(await client.get("/no/such/route"), 404)
+
+
+# --- 2. a past session's message sources render as text ------------------------------
+
+
+async def asked(client: httpx.AsyncClient, auth: dict[str, str]) -> str:
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=auth)
+    assert answer.status_code == 200, answer.text
+    session_id: str = answer.json()["session_id"]
+    return session_id
+
+
+async def test_a_past_sessions_message_sources_are_strings(client: httpx.AsyncClient) -> None:
+    auth = await sign_up(client)
+    sid = await asked(client, auth)
+    messages = (await client.get(f"/api/chat/sessions/{sid}", headers=auth)).json()["messages"]
+    question, answer = messages
+    assert question["sources"] == [] and question["citations"] == []
+    assert answer["sources"] == ["[1] Nodes and Topics — /docs/week3/ros2-nodes-topics"]
+    assert all(isinstance(s, str) for m in messages for s in m["sources"])
+    # The structured citations travel beside them.
+    [citation] = answer["citations"]
+    assert citation["number"] == 1 and citation["url"] == "/docs/week3/ros2-nodes-topics"
+    assert {"title", "heading_path", "snippet", "score"} <= set(citation)
+
+
+async def test_the_export_names_its_sources_the_same_way(client: httpx.AsyncClient) -> None:
+    import json
+
+    auth = await sign_up(client)
+    sid = await asked(client, auth)
+    url = f"/api/chat/sessions/{sid}/export"
+    text = (await client.get(url, params={"format": "text"}, headers=auth)).json()["content"]
+    assert "    [1] Nodes and Topics — /docs/week3/ros2-nodes-topics\n" in text
+    exported = json.loads(
+        (await client.get(url, params={"format": "json"}, headers=auth)).json()["content"]
+    )
+    answer = exported["messages"][1]
+    assert answer["sources"] == ["[1] Nodes and Topics — /docs/week3/ros2-nodes-topics"]
+    assert answer["citations"] == [
+        {"number": 1, "title": "Nodes and Topics", "url": "/docs/week3/ros2-nodes-topics"}
+    ]

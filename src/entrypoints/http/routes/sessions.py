@@ -14,7 +14,7 @@ from entrypoints.http.routes.auth import PrincipalDep
 from entrypoints.http.schemas import Text
 from entrypoints.http.sources import source_json
 from rag_core.conversations import Conversation, Message
-from rag_core.history import MAX_TITLE, ExportFormat
+from rag_core.history import MAX_TITLE, ExportFormat, source_text
 
 router = APIRouter(
     prefix="/api/chat", tags=["chat history"], responses=SIGN_IN_REQUIRED | UNAVAILABLE
@@ -42,6 +42,8 @@ def session_json(s: Conversation) -> dict[str, Any]:
 
 
 def message_json(m: Message) -> dict[str, Any]:
+    """``sources`` are text (``[1] Title — link``: the site renders each as a list
+    item, an object crashes it); ``citations`` are the same sources, structured."""
     return {
         "id": m.id,
         "session_id": m.session_id,
@@ -49,7 +51,8 @@ def message_json(m: Message) -> dict[str, Any]:
         "content": m.content,
         "selected_text": m.selected_text,
         "created_at": m.created_at.isoformat(),
-        "sources": [source_json(c) for c in m.sources],
+        "sources": [source_text(c) for c in m.sources],
+        "citations": [source_json(c) for c in m.sources],
     }
 
 
