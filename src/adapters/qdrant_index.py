@@ -241,13 +241,20 @@ class QdrantIndex:
             result = await self._client.count(self._collection, exact=True)
         return result.count
 
-    async def chunks(self) -> list[Chunk]:
+    async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
         found: list[Chunk] = []
         offset: models.ExtendedPointId | None = None
+        where = None
+        if document_ids is not None:
+            if not document_ids:
+                return []
+            match = models.MatchAny(any=list(document_ids))
+            where = models.Filter(must=[models.FieldCondition(key="document_id", match=match)])
         while True:
             async with self._call():
                 records, offset = await self._client.scroll(
                     self._collection,
+                    scroll_filter=where,
                     limit=SCROLL_PAGE,
                     offset=offset,
                     with_payload=True,

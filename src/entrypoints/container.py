@@ -53,6 +53,9 @@ Closer = Callable[[], Awaitable[None]]
 # The source of the project's own docs that `make run` shows a newcomer: served
 # only while nothing else is indexed, and removed by the first other ingest.
 DEMO_SOURCE = "rag-backend:demo"
+# What a model reads of each passage: its chunk and the neighbours of its section, up to
+# this many characters (about 750 tokens; textbook context recall 0.825 -> 0.864).
+WIDEN_CHARS = 3000
 
 
 @attrs.define
@@ -215,7 +218,7 @@ async def assemble(
     encoder = LexicalEncoder()
     ingestor = Ingestor(index, encoder, Chunker(), embedder)
     await _prepare_index(settings, ingestor, index, embedder)
-    retriever = Retriever(index, encoder, embedder)
+    retriever = Retriever(index, encoder, embedder, widen_chars=WIDEN_CHARS)
     answerer = Answerer(retriever, chat_model)
     try:
         authenticator = JwtAuthenticator(adapters.auth_secret, issuer=settings.better_auth_url)

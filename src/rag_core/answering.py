@@ -137,9 +137,12 @@ class Answerer:
         if selected_text.strip():
             sources.append(selection_citation(selected_text, 1))
             texts.append(selected_text)
-        for passage in found.passages:
+        # A model reads each passage with its neighbours (the extractive composer quotes
+        # the passages themselves: measured, it picked worse sentences from the wider text).
+        wide = await self._retriever.widen(found.passages)
+        for passage, read in zip(found.passages, wide, strict=True):
             sources.append(citation_for(passage, len(sources) + 1))
-            texts.append(passage.chunk.text)
+            texts.append(read.chunk.text)
         return Grounding(
             question=question,
             selected_text=selected_text,

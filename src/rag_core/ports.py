@@ -84,9 +84,10 @@ class VectorIndex(Protocol):
         """The best passages, best first, ranks from 1; at most ``query.limit``."""
         ...
 
-    async def chunks(self) -> list[Chunk]:
+    async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
         """Every stored chunk (text and payload, not vectors), in no set order: what
-        re-embedding for another embedder starts from."""
+        re-embedding for another embedder starts from; with ``document_ids``, only
+        those documents' chunks (a passage's neighbours, for wider context)."""
         ...
 
     async def recreate(self, dense_dimension: int | None) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from rag_core.answers import Passage
+from rag_core.context import widen
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import Embedder, SearchQuery, SparseEncoder, VectorIndex
 from rag_core.sections import about_the_page
@@ -30,7 +31,8 @@ class Retriever:
 
     ``candidates`` passages are fetched so that the per-document cap
     (``max_per_document``) still leaves ``limit`` passages when one document
-    dominates. Raises ValueError for a limit, cap or candidate count below 1.
+    dominates. :meth:`widen` reads passages with their neighbouring chunks, up to
+    ``widen_chars`` characters each ("small-to-big", see :mod:`rag_core.context`). Raises ValueError for a limit, cap or candidate count below 1.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class Retriever:
         limit: int = 6,
         max_per_document: int = 3,
         candidates: int = 24,
+        widen_chars: int = 0,
     ) -> None:
         if min(limit, max_per_document, candidates) < 1:
             raise ValueError("limit, max_per_document and candidates must be >= 1")
@@ -51,6 +54,7 @@ class Retriever:
         self._limit = limit
         self._max_per_document = max_per_document
         self._candidates = candidates
+        self._widen_chars = widen_chars
 
     @property
     def mode(self) -> str:
@@ -111,6 +115,19 @@ class Retriever:
         found = sorted(found, key=lambda p: about_the_page(p.chunk.heading_path))
         passages = _diversify(found, wanted, self._max_per_document)
         return Retrieval(passages, mode, degraded)
+
+    async def widen(self, passages: list[Passage]) -> list[Passage]:
+        """Each passage read with its neighbours, up to ``widen_chars`` (see
+        :mod:`rag_core.context`); the passages as they are when ``widen_chars`` is
+        0 or the index cannot list the neighbours."""
+        if not self._widen_chars or not passages:
+            return passages
+        documents = sorted({p.chunk.document_id for p in passages})
+        try:
+            stored = await self._index.chunks(documents)
+        except DependencyUnavailable:
+            return passages
+        return widen(passages, stored, self._widen_chars)
 
     async def _embed(self, query: str) -> tuple[float, ...] | None:
         if self._embedder is None:

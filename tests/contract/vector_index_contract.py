@@ -264,3 +264,10 @@ class VectorIndexContract(abc.ABC):
         assert [h.chunk.id for h in hits] == [chunk_id("b")]
         with pytest.raises(IndexMismatch):
             await lexical.prepare(8)
+
+    async def test_chunks_of_some_documents(self, lexical: VectorIndex) -> None:
+        stored = [indexed(name, {1: 1.0}, document_id=f"docs/{name}.md") for name in "abc"]
+        await lexical.upsert(stored)
+        chunks = await lexical.chunks(["docs/a.md", "docs/c.md"])
+        assert sorted(c.id for c in chunks) == sorted([chunk_id("a"), chunk_id("c")])
+        assert await lexical.chunks([]) == []

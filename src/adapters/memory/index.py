@@ -95,8 +95,13 @@ class InMemoryIndex:
             for rank, (chunk_id, score) in enumerate(ranked, start=1)
         ]
 
-    async def chunks(self) -> list[Chunk]:
-        return [item.chunk for item in self._chunks.values()]
+    async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
+        wanted = None if document_ids is None else set(document_ids)
+        return [
+            item.chunk
+            for item in self._chunks.values()
+            if wanted is None or item.chunk.document_id in wanted
+        ]
 
     async def recreate(self, dense_dimension: int | None) -> None:
         self._chunks.clear()

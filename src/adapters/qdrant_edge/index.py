@@ -191,15 +191,18 @@ class EdgeIndex:
 
         return await self._calls.read(run)
 
-    async def chunks(self) -> list[Chunk]:
+    async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
+        if document_ids is not None and not document_ids:
+            return []
         shard = await self._ready()
+        where = records.documents_filter(document_ids)
 
         def scroll() -> list[Chunk]:
             found: list[Chunk] = []
             offset: PointId | None = None
             while True:
                 page, offset = shard.scroll(
-                    ScrollRequest(offset=offset, limit=SCROLL_PAGE, with_payload=True)
+                    ScrollRequest(offset=offset, filter=where, limit=SCROLL_PAGE, with_payload=True)
                 )
                 found.extend(records.passage(r.id, r.payload, 0.0, 1).chunk for r in page)
                 if offset is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -11,6 +11,7 @@ from qdrant_edge import (
     FieldCondition,
     Filter,
     Fusion,
+    MatchAny,
     MatchValue,
     Point,
     Prefetch,
@@ -99,6 +100,13 @@ def payload_filter(filters: Mapping[str, str]) -> Filter | None:
     return Filter(
         must=[FieldCondition(key, match=MatchValue(value)) for key, value in filters.items()]
     )
+
+
+def documents_filter(document_ids: Sequence[str] | None) -> Filter | None:
+    """The chunks of these documents (None: every chunk)."""
+    if document_ids is None:
+        return None
+    return Filter(must=[FieldCondition("document_id", match=MatchAny(list(document_ids)))])
 
 
 def _sparse(indices: tuple[int, ...], values: tuple[float, ...]) -> SparseVector:

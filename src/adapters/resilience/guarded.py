@@ -55,8 +55,8 @@ class GuardedIndex:
     async def search(self, query: SearchQuery) -> list[Passage]:
         return await self._breaker.call(lambda: self._inner.search(query))
 
-    async def chunks(self) -> list[Chunk]:
-        return await self._breaker.call(self._inner.chunks)
+    async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
+        return await self._breaker.call(lambda: self._inner.chunks(document_ids))
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._breaker.call(lambda: self._inner.recreate(dense_dimension))

@@ -1,0 +1,51 @@
+"""Small-to-big: a passage read with the neighbouring chunks of its section."""
+
+from __future__ import annotations
+
+import uuid
+
+from rag_core.answers import Passage
+from rag_core.context import widen
+from rag_core.documents import Chunk
+
+
+def chunk(ordinal: int, text: str, heading_path: tuple[str, ...] = ("Topics", "Basics")) -> Chunk:
+    return Chunk(
+        id=str(uuid.UUID(int=ordinal + 1)),
+        document_id="docs/topics.md",
+        ordinal=ordinal,
+        text=text,
+        heading_path=heading_path,
+        content_hash=f"h{ordinal}",
+        route="/docs/topics",
+        title="Topics",
+    )
+
+
+STORED = [
+    chunk(0, "Elsewhere entirely.", ("Other",)),
+    chunk(1, "Topics are named buses. Nodes exchange messages over them."),
+    chunk(2, "Nodes exchange messages over them. A publisher writes to a topic."),
+    chunk(3, "A subscriber reads from it.", ("Topics", "Subscribers")),
+    chunk(4, "Unrelated section.", ("Services",)),
+]
+
+
+def test_a_passage_is_read_with_its_section_neighbours_without_the_repeated_overlap() -> None:
+    [wide] = widen([Passage(STORED[2], 1.0, 1)], STORED, max_chars=1000)
+    assert wide.chunk.text == (
+        "Topics are named buses. Nodes exchange messages over them.\n\n"
+        "A publisher writes to a topic.\n\n"
+        "A subscriber reads from it."
+    )
+    assert wide.chunk.id == STORED[2].id and wide.score == 1.0
+
+
+def test_the_budget_stops_the_widening_and_retrieved_neighbours_are_left_to_themselves() -> None:
+    [wide] = widen([Passage(STORED[2], 1.0, 1)], STORED, max_chars=len(STORED[2].text) + 10)
+    assert wide.chunk.text == STORED[2].text
+    first, second = widen(
+        [Passage(STORED[2], 1.0, 1), Passage(STORED[1], 0.5, 2)], STORED, max_chars=1000
+    )
+    assert "Topics are named buses" not in first.chunk.text
+    assert "A publisher writes" not in second.chunk.text
