@@ -1,4 +1,6 @@
 import logging
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,140 @@ def test_sources_are_the_raw_texts_behind_the_documents(tmp_path: Path) -> None:
         ("docs/b.md", "---\ntitle: B\n---\nBody b."),
     ]
     assert [d.title for d in read_documents(tmp_path / "docs")] == ["A", "B"]
+
+
+# --- the ingested root is a boundary (issue 14, item 1) -------------------------------
+
+
+def test_a_link_out_of_the_root_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "docs"
+    write(root / "ok.md", "# ok")
+    write(tmp_path / "secret.md", "SECRET=1")
+    (root / "env.md").symlink_to("/proc/self/environ")
+    (root / "passwd.md").symlink_to("/etc/passwd")
+    (root / "up.md").symlink_to(tmp_path / "secret.md")
+    (root / "rel.txt").symlink_to("../secret.md")
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        sources = read_sources(root)
+    assert sources == [("docs/ok.md", "# ok")]
+    for name in ["env.md", "passwd.md", "up.md", "rel.txt"]:
+        assert f"docs/{name}" in caplog.text
+    assert "outside" in caplog.text
+
+
+def test_a_linked_folder_out_of_the_root_is_not_followed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "docs"
+    write(root / "ok.md", "# ok")
+    write(tmp_path / "private" / "secret.md", "SECRET=1")
+    (root / "private").symlink_to(tmp_path / "private", target_is_directory=True)
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        assert [d for d, _ in read_sources(root)] == ["docs/ok.md"]
+    assert "docs/private" in caplog.text and "outside" in caplog.text
+
+
+def test_links_that_stay_inside_the_root_are_read(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    write(root / "guide" / "real.md", "# Real")
+    (root / "alias.md").symlink_to("guide/real.md")
+    (root / "guide" / "same.md").symlink_to(root / "guide" / "real.md")
+    assert read_sources(root) == [
+        ("docs/alias.md", "# Real"),
+        ("docs/guide/real.md", "# Real"),
+        ("docs/guide/same.md", "# Real"),
+    ]
+
+
+def test_a_link_into_a_hidden_folder_of_the_root_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A repository's .git/config can hold a token in a remote's URL.
+    root = tmp_path / "repo"
+    write(root / "ok.md", "# ok")
+    write(root / ".git" / "config", "url = https://user:token@example.com/x.git")
+    (root / "config.md").symlink_to(".git/config")
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        assert [d for d, _ in read_sources(root)] == ["repo/ok.md"]
+    assert "repo/config.md" in caplog.text
+
+
+def test_a_broken_link_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "docs"
+    write(root / "ok.md", "# ok")
+    (root / "gone.md").symlink_to("missing.md")
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        assert [d for d, _ in read_sources(root)] == ["docs/ok.md"]
+    assert "docs/gone.md" in caplog.text
+
+
+@pytest.mark.timeout(10)
+def test_special_files_are_never_opened(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "docs"
+    write(root / "ok.md", "# ok")
+    os.mkfifo(root / "pipe.md")  # opening it for reading would block
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(root / "sock.md"))
+    (root / "null.md").symlink_to("/dev/null")
+    try:
+        with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+            assert [d for d, _ in read_sources(root)] == ["docs/ok.md"]
+    finally:
+        listening.close()
+    assert "docs/pipe.md" in caplog.text and "not a regular file" in caplog.text
+    assert "docs/sock.md" in caplog.text and "docs/null.md" in caplog.text
+
+
+@pytest.mark.timeout(10)
+def test_a_special_file_given_as_the_root_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.md")
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        read_sources(tmp_path / "pipe.md")
+
+
+def test_a_linked_root_is_resolved_once_and_is_the_boundary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = tmp_path / "site" / "docs"
+    write(real / "ok.md", "# ok")
+    write(tmp_path / "site" / "private.md", "SECRET=1")
+    (real / "up.md").symlink_to("../private.md")
+    link = tmp_path / "docs"
+    link.symlink_to(real, target_is_directory=True)
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        assert read_sources(link) == [("docs/ok.md", "# ok")]
+    assert "docs/up.md" in caplog.text
+
+
+def test_a_linked_single_file_is_read(tmp_path: Path) -> None:
+    write(tmp_path / "real.md", "# Real")
+    (tmp_path / "link.md").symlink_to(tmp_path / "real.md")
+    assert read_sources(tmp_path / "link.md") == [("link.md", "# Real")]
+
+
+def test_a_link_to_a_file_that_is_not_ingested_itself_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "docs"
+    write(root / "ok.md", "# ok")
+    write(root / "settings.yaml", "token: abc")
+    (root / "settings.md").symlink_to("settings.yaml")
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        assert [d for d, _ in read_sources(root)] == ["docs/ok.md"]
+    assert "docs/settings.md" in caplog.text
+
+
+def test_a_link_loop_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "docs"
+    write(root / "ok.md", "# ok")
+    (root / "a.md").symlink_to("b.md")
+    (root / "b.md").symlink_to("a.md")
+    with caplog.at_level(logging.WARNING, logger="adapters.filesystem"):
+        assert [d for d, _ in read_sources(root)] == ["docs/ok.md"]
+    assert "docs/a.md" in caplog.text and "docs/b.md" in caplog.text
