@@ -23,7 +23,20 @@ from rag_core.errors import DependencyUnavailable
 SECRET = "an HS256 secret of at least thirty-two bytes"
 ISSUER = "http://test"
 ADA = {"email": "Ada@Example.com", "name": "Ada Lovelace", "password": "correct horse"}
-USER_FIELDS = {"id", "email", "name", "proficiency", "emailVerified", "createdAt", "updatedAt"}
+USER_FIELDS = {
+    "id",
+    "email",
+    "name",
+    "proficiency",
+    "emailVerified",
+    "createdAt",
+    "updatedAt",
+    # The profile, which the site's profile page reads from the user object.
+    "technical_background",
+    "hardware_access",
+    "learning_goals",
+    "preferred_language",
+}
 
 
 def make_app(accounts: Any) -> FastAPI:
@@ -98,7 +111,8 @@ async def test_the_frontends_call_sequence(client: httpx.AsyncClient) -> None:
     assert profile["proficiency"] == "intermediate"
 
     verified = (await client.get("/api/auth/verify", headers=headers)).json()
-    assert verified == {"valid": True, "user": body["user"]}
+    saved = {k: update[k] for k in ("technical_background", "hardware_access", "learning_goals")}
+    assert verified == {"valid": True, "user": {**body["user"], **saved}}
 
     out = await client.post("/api/auth/sign-out", headers=headers)
     assert out.json() == {"success": True}
@@ -297,3 +311,46 @@ async def test_a_database_outage_is_a_503_not_a_sign_out() -> None:
         session = await client.get("/api/auth/get-session", headers=bearer(token))
         assert session.status_code == 503
         assert (await client.get("/whoami", headers=bearer(token))).status_code == 503
+
+
+class SwitchableStore(InMemoryAccountStore):
+    """Up until ``down`` is set; then every read the principal needs fails."""
+
+    down = False
+
+    async def is_revoked(self, token_id: str) -> bool:
+        if self.down:
+            raise DependencyUnavailable("postgres", "OperationalError")
+        return await super().is_revoked(token_id)
+
+    async def get_profile(self, user_id: str) -> Any:
+        if self.down:
+            raise DependencyUnavailable("postgres", "OperationalError")
+        return await super().get_profile(user_id)
+
+
+async def test_get_session_outlives_a_database_outage_without_the_profile() -> None:
+    store = SwitchableStore()
+    service = AccountService(
+        store,
+        JwtAuthenticator(SECRET, issuer=ISSUER),
+        BcryptHasher(cost=4),
+        SystemClock(),
+        UuidGenerator(),
+    )
+    transport = httpx.ASGITransport(app=make_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        signed = (await client.post("/api/auth/sign-up", json=ADA)).json()
+        headers = bearer(signed["session"]["accessToken"])
+        profile = {"technical_background": "Python", "learning_goals": "walk"}
+        await client.post("/api/auth/profile/update", json=profile, headers=headers)
+        before = (await client.get("/api/auth/get-session", headers=headers)).json()
+        assert before["user"]["technical_background"] == "Python"
+        store.down = True
+        # Verified moments ago: still signed in (the site drops the token on any
+        # failure), the profile unknown for now rather than a 503.
+        during = await client.get("/api/auth/get-session", headers=headers)
+        assert during.status_code == 200, during.text
+        user = during.json()["user"]
+        assert user["email"] == "ada@example.com"
+        assert user["technical_background"] is None and user["learning_goals"] is None

@@ -201,3 +201,33 @@ async def test_the_export_names_its_sources_the_same_way(client: httpx.AsyncClie
     assert answer["citations"] == [
         {"number": 1, "title": "Nodes and Topics", "url": "/docs/week3/ros2-nodes-topics"}
     ]
+
+
+# --- 3. the user object carries the profile -------------------------------------------
+
+PROFILE = {
+    "technical_background": "Python, some C++",
+    "hardware_access": "Jetson Orin Nano",
+    "learning_goals": "make a biped walk",
+}
+
+
+async def test_the_user_object_carries_the_profile_everywhere(client: httpx.AsyncClient) -> None:
+    body = {"email": "reader@example.com", "name": "Reader", "password": PASSWORD}
+    signed_up = (await client.post("/api/auth/sign-up", json={**body, "proficiency": "pro"})).json()
+    assert {k: signed_up["user"][k] for k in PROFILE} == dict.fromkeys(PROFILE, "")
+    assert signed_up["user"]["proficiency"] == "pro"
+    auth = {"Authorization": f"Bearer {signed_up['session']['accessToken']}"}
+
+    update = {**PROFILE, "proficiency": "intermediate"}
+    saved = await client.post("/api/auth/profile/update", json=update, headers=auth)
+    assert saved.json() == {"success": True}
+
+    expected = {**PROFILE, "proficiency": "intermediate"}
+    session = (await client.get("/api/auth/get-session", headers=auth)).json()
+    verify = (await client.get("/api/auth/verify", headers=auth)).json()
+    sign_in = {"email": "reader@example.com", "password": PASSWORD}
+    signed_in = (await client.post("/api/auth/sign-in/email", json=sign_in)).json()
+    for user in (session["user"], verify["user"], signed_in["user"]):
+        assert {k: user[k] for k in expected} == expected
+        assert user["email"] == "reader@example.com"

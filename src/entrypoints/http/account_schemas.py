@@ -86,17 +86,29 @@ class ProfileUpdateRequest(BaseModel):
     proficiency: Proficiency | None = None
 
 
+_FROM_PROFILE = "From the profile (empty when never set); null while the database cannot say."
+
+
 class UserOut(BaseModel):
+    """The account, with its profile: the site's profile page reads
+    ``technical_background``, ``hardware_access`` and ``learning_goals`` (and the level,
+    ``proficiency``) from this object, not from ``/profile``."""
+
     id: str
     email: str
     name: str
-    proficiency: Proficiency
+    proficiency: Proficiency = Field(description="The reader's level.")
     emailVerified: bool
     createdAt: datetime
     updatedAt: datetime
+    technical_background: str | None = Field(description=_FROM_PROFILE)
+    hardware_access: str | None = Field(description=_FROM_PROFILE)
+    learning_goals: str | None = Field(description=_FROM_PROFILE)
+    preferred_language: str | None = Field(description=_FROM_PROFILE)
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: User, profile: Profile | None) -> UserOut:
+        """``profile`` None: unknown right now (the profile fields are null)."""
         return cls(
             id=user.id,
             email=user.email,
@@ -105,6 +117,10 @@ class UserOut(BaseModel):
             emailVerified=user.email_verified,
             createdAt=user.created_at,
             updatedAt=user.updated_at,
+            technical_background=profile.technical_background if profile else None,
+            hardware_access=profile.hardware_access if profile else None,
+            learning_goals=profile.learning_goals if profile else None,
+            preferred_language=profile.preferred_language if profile else None,
         )
 
 
@@ -119,10 +135,8 @@ class AuthResponse(BaseModel):
     session: SessionOut | None
 
     @classmethod
-    def of(cls, user: User, token: str, expires_at: datetime) -> AuthResponse:
-        return cls(
-            user=UserOut.of(user), session=SessionOut(accessToken=token, expiresAt=expires_at)
-        )
+    def of(cls, user: UserOut, token: str, expires_at: datetime) -> AuthResponse:
+        return cls(user=user, session=SessionOut(accessToken=token, expiresAt=expires_at))
 
 
 class VerifyResponse(BaseModel):

@@ -34,8 +34,8 @@ from entrypoints.http.responses import (
     TOO_MANY_REQUESTS,
     UNAVAILABLE,
 )
-from rag_core.accounts import AccountService, Principal
-from rag_core.errors import Unauthenticated
+from rag_core.accounts import AccountService, Principal, Profile, User
+from rag_core.errors import DependencyUnavailable, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="The accessToken from sign-in or sign-up.")
 
@@ -103,6 +103,16 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(current_principal_opt
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
+async def _user_out(request: Request, user: User) -> UserOut:
+    """The user with their profile; without it (nulls) while the database is down,
+    so a reader whose token still works (``AccountService.authenticate``) stays signed in."""
+    try:
+        profile = await _accounts(request).get_profile(user.id) or Profile(user.id)
+    except DependencyUnavailable:
+        profile = None
+    return UserOut.of(user, profile)
+
+
 async def _principal_or_none(request: Request, token: str | None) -> Principal | None:
     if token is None:
         return None
@@ -123,7 +133,8 @@ async def sign_up(body: SignUpRequest, request: Request) -> AuthResponse:
     signed = await _accounts(request).sign_up(
         body.email, body.name, body.password, body.proficiency
     )
-    return AuthResponse.of(signed.user, signed.token.value, signed.token.expires_at)
+    user = UserOut.of(signed.user, Profile(signed.user.id))
+    return AuthResponse.of(user, signed.token.value, signed.token.expires_at)
 
 
 @router.post(
@@ -138,7 +149,8 @@ async def sign_in(body: SignInRequest, request: Request) -> AuthResponse:
         signed = await _accounts(request).sign_in(body.email, body.password)
     except Unauthenticated as exc:
         raise _unauthorized(str(exc), invalid_token=False) from None
-    return AuthResponse.of(signed.user, signed.token.value, signed.token.expires_at)
+    user = await _user_out(request, signed.user)
+    return AuthResponse.of(user, signed.token.value, signed.token.expires_at)
 
 
 @router.post("/sign-out", response_model=SuccessResponse)
@@ -156,7 +168,7 @@ async def get_session(request: Request, token: TokenDep) -> AuthResponse:
     principal = await _principal_or_none(request, token)
     if principal is None or token is None:
         return AuthResponse(user=None, session=None)
-    return AuthResponse.of(principal.user, token, principal.expires_at)
+    return AuthResponse.of(await _user_out(request, principal.user), token, principal.expires_at)
 
 
 @router.get("/verify", response_model=VerifyResponse)
@@ -164,7 +176,7 @@ async def verify(request: Request, token: TokenDep) -> VerifyResponse:
     principal = await _principal_or_none(request, token)
     if principal is None:
         return VerifyResponse(valid=False, user=None)
-    return VerifyResponse(valid=True, user=UserOut.of(principal.user))
+    return VerifyResponse(valid=True, user=await _user_out(request, principal.user))
 
 
 @router.get("/profile", response_model=ProfileResponse, responses=SIGN_IN_REQUIRED)
