@@ -24,6 +24,7 @@ NOTHING_FOUND = "I couldn't find anything about that in the documentation."
 _RANK_BONUS = 0.25  # breaks near-ties in favour of better-ranked sources
 _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, for passages
 _MIN_WORDS = 4
+_HEADING_WEIGHT = 0.5
 
 _BRACKET_NUMBER = re.compile(r"\[\d+\]")
 _SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。؟۔])|(?<=[.!?…。؟۔][\"'”’)]))\s+")
@@ -39,6 +40,7 @@ _TERMINAL = re.compile(r"[.!?…。؟۔][\"'”’)]*$")
 class _Source:
     citation: Citation  # numbered 0 until quoted
     paragraphs: tuple[str, ...]
+    heading_terms: frozenset[str] = frozenset()  # the page title's and the breadcrumb's
 
 
 @attrs.frozen(slots=True)
@@ -83,7 +85,7 @@ def compose_extractive(
         top = attrs.evolve(sources[1 if has_selection else 0].citation, number=1)
         return Answer(text=f"{CODE_ONLY} [1]", mode=mode, citations=(top,))
     extra = set(tokenize(selected_text)) if has_selection else set()
-    scores = _scores(sentences, set(tokenize(question)), extra, selection=has_selection)
+    scores = _scores(sentences, sources, set(tokenize(question)), extra, selection=has_selection)
     _prefer_definitions(question, sentences, scores)
     marker = len(f" [{len(sources)}]")
     order = _preference(sentences, scores, has_selection, max_sentences)
@@ -120,7 +122,9 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
             document_id=chunk.document_id,
         )
         quotable = not about_the_page(chunk.heading_path)
-        sources.append(_Source(citation, tuple(paragraphs(chunk.text)) if quotable else ()))
+        prose = tuple(paragraphs(chunk.text)) if quotable else ()
+        headings = frozenset(tokenize(" ".join((chunk.title, *chunk.heading_path))))
+        sources.append(_Source(citation, prose, headings))
     return sources
 
 
@@ -150,15 +154,26 @@ def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Senten
 
 
 def _scores(
-    sentences: Sequence[_Sentence], question: set[str], extra: set[str], *, selection: bool
+    sentences: Sequence[_Sentence],
+    sources: Sequence[_Source],
+    question: set[str],
+    extra: set[str],
+    *,
+    selection: bool,
 ) -> dict[_Sentence, float]:
-    """Rarity-weighted overlap with the question (and, for passages, the selection)."""
+    """Rarity-weighted overlap with the question (and, for passages, the selection).
+    A question term the sentence lacks but its headings name ("Key Features of
+    Gazebo" above "Accurate physics simulation ...") counts ``_HEADING_WEIGHT``."""
     wanted = question | extra
     frequency = Counter(term for s in sentences for term in s.terms & wanted)
     weight = {term: idf(len(sentences), count) for term, count in frequency.items()}
+    rarest = idf(len(sentences), 0)  # a term only the headings name
     scores = {}
     for s in sentences:
         overlap = sum(weight[t] for t in s.terms & question)
+        if overlap > 0:
+            named = (sources[s.source].heading_terms & question) - s.terms
+            overlap += _HEADING_WEIGHT * sum(weight.get(t, rarest) for t in named)
         if selection and s.source > 0:
             overlap += _SELECTION_WEIGHT * sum(weight[t] for t in s.terms & (extra - question))
         scores[s] = overlap + _RANK_BONUS / (1 + s.source) if overlap > 0 else 0.0

@@ -304,3 +304,15 @@ def test_two_chunks_of_one_page_share_one_citation() -> None:
     assert [c.number for c in answer.citations] == [1]
     assert "[2]" not in answer.text
     assert answer.text.count("[1]") == 2
+
+
+def test_a_sentence_under_a_heading_that_names_the_subject_wins_the_tie() -> None:
+    gazebo = _passage("Accurate physics simulation using ODE, Bullet, Simbody or DART.", 2)
+    gazebo = attrs.evolve(
+        gazebo, chunk=attrs.evolve(gazebo.chunk, heading_path=("Key Features of Gazebo",))
+    )
+    other = _passage("GPU-accelerated physics simulation using PhysX for robots.", 1)
+    answer = compose_extractive(
+        "Which physics engines does Gazebo use?", [other, gazebo], max_sentences=1
+    )
+    assert answer.text.startswith("Accurate physics simulation using ODE")
