@@ -3,12 +3,16 @@ shared by the use case and the HTTP schemas. Every check raises InvalidInput."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from rag_core.errors import InvalidInput
 
 MAX_EMAIL = 254
 MAX_NAME = 100
 MIN_PASSWORD = 8
-MAX_PASSWORD_BYTES = 72  # bcrypt reads no further
+# The accepted length. The hasher pre-hashes (adapters.passwords), so it is not bcrypt's
+# 72-byte limit any more; raising it would change the documented sign-up bound.
+MAX_PASSWORD_BYTES = 72
 MAX_PROFILE_FIELD = 2_000
 
 
@@ -30,11 +34,21 @@ def normalise_email(email: str) -> str:
 
 
 def check_password(password: str) -> None:
-    """At least 8 characters and at most 72 bytes of UTF-8 (what bcrypt reads)."""
+    """At least 8 characters and at most 72 bytes of UTF-8, no control characters
+    (Unicode category Cc: NUL, tab, newline, DEL, C1), not only whitespace.
+
+    The hasher refuses the most common passwords too, with the same InvalidInput.
+    """
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters")
     if len(_utf8(password, "password")) > MAX_PASSWORD_BYTES:
         raise InvalidInput(f"password must be at most {MAX_PASSWORD_BYTES} bytes (UTF-8)")
+    if any(unicodedata.category(c) == "Cc" for c in password):
+        raise InvalidInput(
+            "password must not contain control characters (such as NUL, tab or newline)"
+        )
+    if password.isspace():
+        raise InvalidInput("password must not be only spaces")
 
 
 def check_name(name: str) -> str:
