@@ -15,7 +15,9 @@ from rag_core.ports import Clock
 ALGORITHM = "HS256"
 DEFAULT_ISSUER = "rag-backend"
 DEFAULT_AUDIENCE = "rag-backend"
-DEFAULT_TTL = timedelta(days=7)
+DEFAULT_TTL = timedelta(hours=1)
+"""An hour: the site signs out by forgetting the token, so its life is how long a
+token outlives the reader (renewed through get-session, see AccountService.renew)."""
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
 MAX_TOKEN_CHARS = 4_096
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub", "jti"]
@@ -26,11 +28,14 @@ class JwtAuthenticator:
 
     Tokens carry ``sub`` (the user id), ``jti`` (a fresh UUID, what sign-out
     revokes), ``iat``, ``exp`` (``ttl`` after issue), ``iss`` (``issuer``, e.g.
-    ``BETTER_AUTH_URL``) and ``aud``. Verification pins HS256 (so ``alg: none`` and
-    every other algorithm are refused), checks the signature, requires all six
-    claims, and checks expiry, issue time, issuer and audience; any failure raises
-    ``Unauthenticated`` with one message. ``clock`` dates the tokens it issues;
-    expiry is checked against the system clock, as PyJWT does.
+    ``BETTER_AUTH_URL``), ``aud`` and ``auth_time`` (when the sign-in that the token
+    descends from happened: its own issue time, or the one a renewal carries over).
+    Verification pins HS256 (so ``alg: none`` and every other algorithm are refused),
+    checks the signature, requires the first six claims, and checks expiry, issue
+    time, issuer and audience; any failure raises ``Unauthenticated`` with one
+    message. A token without ``auth_time`` (issued before renewals) dates its
+    sign-in from its ``iat``. ``clock`` dates the tokens it issues; expiry is checked
+    against the system clock, as PyJWT does.
 
     Raises ``ValueError`` for a secret shorter than 32 bytes or a non-positive ``ttl``.
     """
@@ -57,11 +62,12 @@ class JwtAuthenticator:
         self._ttl = ttl
         self._clock: Clock = clock or SystemClock()
 
-    def issue(self, subject: str) -> IssuedToken:
+    def issue(self, subject: str, *, authenticated_at: datetime | None = None) -> IssuedToken:
         # Whole seconds, as in the token, so expires_at is exactly what verify reads.
         issued_at = self._clock.now().astimezone(UTC).replace(microsecond=0)
         expires_at = issued_at + self._ttl
         token_id = str(uuid.uuid4())
+        signed_in = authenticated_at or issued_at
         claims = {
             "sub": subject,
             "jti": token_id,
@@ -69,6 +75,7 @@ class JwtAuthenticator:
             "exp": int(expires_at.timestamp()),
             "iss": self._issuer,
             "aud": self._audience,
+            "auth_time": int(signed_in.timestamp()),
         }
         value = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
         return IssuedToken(value=value, token_id=token_id, expires_at=expires_at)
@@ -88,11 +95,24 @@ class JwtAuthenticator:
         except jwt.PyJWTError:
             raise Unauthenticated(BAD_TOKEN) from None
         subject, token_id, expires = claims["sub"], claims["jti"], claims["exp"]
+        issued, signed_in = claims["iat"], claims.get("auth_time", claims["iat"])
         # PyJWT accepts any string (even empty) and any number for these claims.
-        if not subject or not token_id or type(expires) is not int:
+        if (
+            not subject
+            or not token_id
+            or any(type(t) is not int for t in (expires, issued, signed_in))
+        ):
             raise Unauthenticated(BAD_TOKEN)
         try:
-            expires_at = datetime.fromtimestamp(expires, UTC)
+            expires_at, issued_at, authenticated_at = (
+                datetime.fromtimestamp(t, UTC) for t in (expires, issued, signed_in)
+            )
         except (OverflowError, OSError, ValueError):
             raise Unauthenticated(BAD_TOKEN) from None
-        return TokenClaims(subject=subject, token_id=token_id, expires_at=expires_at)
+        return TokenClaims(
+            subject=subject,
+            token_id=token_id,
+            expires_at=expires_at,
+            issued_at=issued_at,
+            authenticated_at=authenticated_at,
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import attrs
@@ -35,6 +35,8 @@ class Proficiency(enum.StrEnum):
 
 RECENT_SECONDS = 15 * 60  # how long a verified token outlives a database outage
 RECENT_MAX = 10_000
+MAX_SESSION = timedelta(days=7)
+"""Renewals never carry a sign-in further than this: then the reader signs in again."""
 
 
 @attrs.frozen(slots=True)
@@ -73,9 +75,14 @@ class IssuedToken:
 
 @attrs.frozen(slots=True)
 class TokenClaims:
+    """``issued_at`` and ``authenticated_at`` (the sign-in the token descends from)
+    are None when the authenticator does not know them: such a token is not renewed."""
+
     subject: str
     token_id: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    authenticated_at: datetime | None = None
 
 
 @attrs.frozen(slots=True)
@@ -85,6 +92,8 @@ class Principal:
     user: User
     token_id: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    authenticated_at: datetime | None = None
 
     @property
     def user_id(self) -> str:
@@ -143,7 +152,10 @@ class AccountStore(Protocol):
 class Authenticator(Protocol):
     """Issues and verifies signed bearer tokens (pure computation, no I/O)."""
 
-    def issue(self, subject: str) -> IssuedToken: ...
+    def issue(self, subject: str, *, authenticated_at: datetime | None = None) -> IssuedToken:
+        """A token for ``subject``; ``authenticated_at`` (a renewal's) is the sign-in it
+        descends from, the issue time when None."""
+        ...
 
     def verify(self, token: str) -> TokenClaims:
         """The token's claims; raises Unauthenticated for any token it did not
@@ -173,8 +185,11 @@ class AccountService:
         passwords: PasswordHasher,
         clock: Clock,
         ids: IdGenerator,
+        *,
+        max_session: timedelta = MAX_SESSION,
     ) -> None:
         self._store = store
+        self._max_session = max_session
         self._authenticator = authenticator
         self._passwords = passwords
         self._clock = clock
@@ -233,7 +248,9 @@ class AccountService:
         if user is None:
             self._recent.pop(claims.token_id, None)
             raise Unauthenticated(BAD_TOKEN)
-        principal = Principal(user, claims.token_id, claims.expires_at)
+        principal = Principal(
+            user, claims.token_id, claims.expires_at, claims.issued_at, claims.authenticated_at
+        )
         self._remember(principal)
         return principal
 
@@ -242,6 +259,23 @@ class AccountService:
             self._recent.pop(next(iter(self._recent)))  # the oldest entry
         self._recent.pop(principal.token_id, None)
         self._recent[principal.token_id] = (principal, self._clock.monotonic())
+
+    def renew(self, principal: Principal) -> IssuedToken | None:
+        """A fresh token for a principal whose token is past half its life, or None
+        (young enough; its dates unknown; or its sign-in ``max_session`` ago, when only
+        signing in again helps). The fresh token descends from the same sign-in; the
+        old one is not revoked (another tab may still send it) and expires on its own.
+        No I/O: ``principal`` has been authenticated."""
+        issued, expires = principal.issued_at, principal.expires_at
+        if issued is None:
+            return None
+        now = self._clock.now()
+        if now < issued + (expires - issued) / 2:
+            return None
+        signed_in = principal.authenticated_at or issued
+        if now - signed_in >= self._max_session:
+            return None
+        return self._authenticator.issue(principal.user_id, authenticated_at=signed_in)
 
     async def sign_out(self, principal: Principal) -> None:
         """The principal's token stops working; long-expired revocations are forgotten."""

@@ -73,9 +73,10 @@ def test_tokens_carry_every_claim_pinned_to_hs256(auth: JwtAuthenticator) -> Non
     issued = auth.issue("user-1")
     assert jwt.get_unverified_header(issued.value)["alg"] == "HS256"
     payload = jwt.decode(issued.value, options={"verify_signature": False})
-    assert set(payload) == {"sub", "jti", "iat", "exp", "iss", "aud"}
+    assert set(payload) == {"sub", "jti", "iat", "exp", "iss", "aud", "auth_time"}
     assert payload["iss"] == ISSUER and payload["aud"] == DEFAULT_AUDIENCE
-    assert payload["exp"] - payload["iat"] == 7 * 24 * 3600
+    assert payload["exp"] - payload["iat"] == 3600
+    assert payload["auth_time"] == payload["iat"]
     assert auth.issue("user-1").token_id != issued.token_id
 
 

@@ -89,7 +89,7 @@ async def test_the_frontends_call_sequence(client: httpx.AsyncClient) -> None:
     assert body["user"]["emailVerified"] is False
     session = body["session"]
     assert session["tokenType"] == "Bearer"
-    assert datetime.fromisoformat(session["expiresAt"]) > datetime.now(UTC) + timedelta(days=6)
+    assert datetime.fromisoformat(session["expiresAt"]) > datetime.now(UTC) + timedelta(minutes=59)
     headers = bearer(session["accessToken"])
 
     current = (await client.get("/api/auth/get-session", headers=headers)).json()

@@ -164,11 +164,18 @@ async def sign_out(request: Request, token: TokenDep) -> SuccessResponse:
 
 @router.get("/get-session", response_model=AuthResponse)
 async def get_session(request: Request, token: TokenDep) -> AuthResponse:
-    """The signed-in user and their session, or nulls (no token, or one that no longer works)."""
+    """The signed-in user and their session, or nulls (no token, or one that no longer
+    works). A token past half its life comes back renewed: ``session`` then holds a
+    fresh ``accessToken`` (and its ``expiresAt``) for the client to keep; the old one
+    works until it expires. Not renewed a week after the sign-in it descends from."""
     principal = await _principal_or_none(request, token)
     if principal is None or token is None:
         return AuthResponse(user=None, session=None)
-    return AuthResponse.of(await _user_out(request, principal.user), token, principal.expires_at)
+    user = await _user_out(request, principal.user)
+    renewed = _accounts(request).renew(principal)
+    if renewed is not None:
+        return AuthResponse.of(user, renewed.value, renewed.expires_at)
+    return AuthResponse.of(user, token, principal.expires_at)
 
 
 @router.get("/verify", response_model=VerifyResponse)
