@@ -29,7 +29,14 @@ T = TypeVar("T")
 
 @attrs.frozen(slots=True)
 class IngestReport:
-    """What an ingestion run did. ``embedding_calls`` counts ``embed()`` calls."""
+    """What an ingestion run did. ``embedding_calls`` counts ``embed()`` calls.
+
+    Every given document is counted once as added, changed or unchanged;
+    ``documents_empty`` counts, among them, those with nothing to index (empty or
+    headings only): such a document is never stored, so it counts as added (with no
+    chunks) on every run, or as changed when it had chunks before. Fields are only
+    ever appended, so positional construction and JSON readers keep working.
+    """
 
     documents_added: int = 0
     documents_changed: int = 0
@@ -38,6 +45,7 @@ class IngestReport:
     chunks_written: int = 0
     chunks_deleted: int = 0
     embedding_calls: int = 0
+    documents_empty: int = 0
 
 
 def indexed_text(chunk: Chunk) -> str:
@@ -90,7 +98,7 @@ class Ingestor:
         and removes every stored document of that source that is not among
         ``documents``, whatever its id: two folders both named ``docs`` do not
         prune each other. ``progress(done, total)`` is called after each document.
-        A document with no chunks that was never stored counts as unchanged.
+        A document with no chunks that was never stored counts as added (and empty).
 
         Raises InvalidInput for duplicate document ids (before touching the
         index), IndexMismatch from ``prepare``, DependencyUnavailable from the
@@ -117,7 +125,9 @@ class Ingestor:
             old = stored.get(doc.id, frozenset())
             new_ids = {chunk.id for chunk in chunks}
             same_source = doc.id in owned or not old
-            if new_ids == old and same_source:
+            if not chunks:
+                run.empty += 1
+            if old and new_ids == old and same_source:
                 run.unchanged += 1
                 run.advance(1)
                 continue
@@ -227,6 +237,7 @@ class _Run:
     written: int = 0
     deleted: int = 0
     embedding_calls: int = 0
+    empty: int = 0
 
     def advance(self, documents: int) -> None:
         for _ in range(documents):
@@ -243,4 +254,5 @@ class _Run:
             chunks_written=self.written,
             chunks_deleted=self.deleted,
             embedding_calls=self.embedding_calls,
+            documents_empty=self.empty,
         )
