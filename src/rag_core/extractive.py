@@ -25,6 +25,14 @@ _RANK_BONUS = 0.25  # breaks near-ties in favour of better-ranked sources
 _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, for passages
 _MIN_WORDS = 4
 _HEADING_WEIGHT = 0.5
+# A sentence ending in ':' that cannot stand alone ("... you will be able to:", "the
+# following:"); one that can ("Services are defined using .srv files ...:") is quoted
+# with a full stop.
+_LEAD_IN = re.compile(
+    r"(?:\b(?:to|following|follows|include|includes|including|are|is|as|like|these|"
+    r"below|of|for|with|by|be|this|here|steps?|example)\s*|^\S+\s*):$",
+    re.IGNORECASE,
+)
 
 _BRACKET_NUMBER = re.compile(r"\[\d+\]")
 _SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。؟۔])|(?<=[.!?…。؟۔][\"'”’)]))\s+")
@@ -144,7 +152,7 @@ def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Senten
                 usable = (
                     usable
                     and len(text.split()) >= _MIN_WORDS
-                    and not text.endswith(":")
+                    and not _LEAD_IN.search(text)
                     and not text.rstrip("\"'”’)").endswith("?")
                 )
             if usable:
@@ -171,7 +179,8 @@ def _scores(
     scores = {}
     for s in sentences:
         overlap = sum(weight[t] for t in s.terms & question)
-        if overlap > 0:
+        # The opening sentence of a section its headings name is about that subject.
+        if overlap > 0 or s.position == 0:
             named = (sources[s.source].heading_terms & question) - s.terms
             overlap += _HEADING_WEIGHT * sum(weight.get(t, rarest) for t in named)
         if selection and s.source > 0:

@@ -316,3 +316,23 @@ def test_a_sentence_under_a_heading_that_names_the_subject_wins_the_tie() -> Non
         "Which physics engines does Gazebo use?", [other, gazebo], max_sentences=1
     )
     assert answer.text.startswith("Accurate physics simulation using ODE")
+
+
+def test_a_statement_that_introduces_code_is_quoted_but_a_dangling_lead_in_is_not() -> None:
+    srv = _passage(
+        "Services are defined using `.srv` files that specify the request and response types:\n\n"
+        "```\nint64 a\n```\n\nBy the end of this lesson you will be able to:",
+        1,
+    )
+    answer = compose_extractive("srv file", [srv])
+    assert answer.text == (
+        "Services are defined using .srv files that specify the request and response types. [1]"
+    )
+
+
+def test_the_opening_sentence_of_a_section_named_by_the_question_answers_it() -> None:
+    code = _passage("```python\nimu = ImuSensor()\n```", 1)
+    imu = _passage("Inertial Measurement Units provide crucial information for balance.", 2)
+    imu = attrs.evolve(imu, chunk=attrs.evolve(imu.chunk, heading_path=("IMU Systems",)))
+    answer = compose_extractive("IMU?", [code, imu])
+    assert answer.text == "Inertial Measurement Units provide crucial information for balance. [1]"
