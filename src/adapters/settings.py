@@ -189,6 +189,14 @@ class Settings(BaseSettings):
     cors_origin_regex: str | None = Field(
         None, description=r"Origins allowed by pattern, e.g. `https://.*\.hf\.space`."
     )
+    site_url: str | None = Field(
+        None,
+        pattern=r"^\s*(https?://[^\s?#]+)?\s*$",
+        description="Public base URL of the documentation site (with its Docusaurus baseUrl): "
+        "source links become absolute (`SITE_URL` + the page route) in every answer, stored "
+        "message, export and on the chat page; unset: site routes such as `/docs/intro`.",
+        examples=["https://your-name.github.io/physical-ai-book"],
+    )
 
     @field_validator(
         "openai_base_url",

@@ -58,7 +58,11 @@ class HistoryService:
     async def delete_all(self, user_id: str) -> int:
         return await self._conversations.delete_user_history(user_id)
 
-    async def export(self, user_id: str, session_id: str, fmt: ExportFormat) -> str:
+    async def export(
+        self, user_id: str, session_id: str, fmt: ExportFormat, *, site: str | None = None
+    ) -> str:
+        """The session as text or JSON; source links are absolute under ``site`` (the
+        public site's base URL), else site routes."""
         session, messages = await self.read(user_id, session_id)
         if fmt is ExportFormat.JSON:
             return json.dumps(
@@ -70,9 +74,13 @@ class HistoryService:
                             "content": m.content,
                             "selected_text": m.selected_text,
                             "created_at": m.created_at.isoformat(),
-                            "sources": [source_text(c) for c in m.sources],
+                            "sources": [source_text(c, site) for c in m.sources],
                             "citations": [
-                                {"number": c.number, "title": c.title, "url": c.route}
+                                {
+                                    "number": c.number,
+                                    "title": c.title,
+                                    "url": page_link(c.route, site),
+                                }
                                 for c in m.sources
                             ],
                         }
@@ -85,15 +93,24 @@ class HistoryService:
         lines = [f"# {session.title}", ""]
         for m in messages:
             lines.append(f"[{m.created_at:%Y-%m-%d %H:%M}] {m.role.value}: {m.content}")
-            lines.extend(f"    {source_text(c)}" for c in m.sources)
+            lines.extend(f"    {source_text(c, site)}" for c in m.sources)
         return "\n".join(lines) + "\n"
 
 
-def source_text(citation: Citation) -> str:
+def page_link(route: str, site: str | None = None) -> str:
+    """A page's link: ``site`` (the public site's base URL, e.g.
+    ``https://book.example/textbook``) joined with the site route, or the route itself
+    without one. A route that is already absolute, or empty (no page), is kept."""
+    if not site or not route or "://" in route or route.startswith("//"):
+        return route
+    return site.rstrip("/") + ("" if route.startswith("/") else "/") + route
+
+
+def source_text(citation: Citation, site: str | None = None) -> str:
     """A source as one line of text: ``[n] Title — link`` (just ``[n] Title`` for one
     with no page, such as the reader's selected text)."""
     label = f"[{citation.number}] {citation.title}"
-    return f"{label} — {citation.route}" if citation.route else label
+    return f"{label} — {page_link(citation.route, site)}" if citation.route else label
 
 
 def _title(title: str) -> str:

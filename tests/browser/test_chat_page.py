@@ -566,6 +566,26 @@ def test_source_links_follow_the_site_parameter(
         tab.close()
 
 
+def test_source_links_follow_site_url_without_a_parameter(browser: Browser, tmp_path: Path) -> None:
+    """SITE_URL set: the API's source links are absolute, so the page's are too, with
+    no ``?site=`` (which only a comment mentioned)."""
+    shutil.copytree(FIXTURES, tmp_path / "docs")
+    env = clean_env(
+        PORT=str(free_port()),
+        DATA_DIR=str(tmp_path / "data"),
+        SITE_URL="https://book.example/textbook/",
+    )
+    with running_service(env, tmp_path, "--ingest", "docs") as base:
+        tab = open_page(browser, f"{base}/")
+        try:
+            turn = ask(tab, QUESTION)
+            assert turn["error"] is None and turn["links"], turn
+            for link in turn["links"]:
+                assert link["href"].startswith("https://book.example/textbook/docs/"), link
+        finally:
+            tab.close()
+
+
 def test_page_reports_a_service_that_cannot_be_reached(
     browser: Browser, service: tuple[str, Path]
 ) -> None:

@@ -231,3 +231,85 @@ async def test_the_user_object_carries_the_profile_everywhere(client: httpx.Asyn
     for user in (session["user"], verify["user"], signed_in["user"]):
         assert {k: user[k] for k in expected} == expected
         assert user["email"] == "reader@example.com"
+
+
+# --- 5. SITE_URL: absolute source links everywhere ------------------------------------
+
+SITE = "https://book.example/textbook"
+PAGE = f"{SITE}/docs/week3/ros2-nodes-topics"
+
+
+@pytest.fixture
+async def on_site() -> AsyncIterator[httpx.AsyncClient]:
+    async for c in started(site_url=SITE + "/"):
+        yield c
+
+
+def sse(text: str) -> list[tuple[str, Any]]:
+    import json
+
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields.get("data", "{}"))))
+    return events
+
+
+async def test_site_url_makes_every_source_link_absolute(on_site: httpx.AsyncClient) -> None:
+    import json
+
+    auth = await sign_up(on_site)
+    question = {"query": "What is a ROS 2 topic?"}
+    answer = (await on_site.post("/chat", json=question, headers=auth)).json()
+    assert answer["sources"][0]["url"] == PAGE
+
+    stream = await on_site.post("/chat/stream", json=question)
+    events = dict(sse(stream.text))
+    assert events["sources"]["sources"][0]["url"] == PAGE
+    assert events["citations"]["citations"][0]["url"] == PAGE
+
+    completion = {"messages": [{"role": "user", "content": "What is a ROS 2 topic?"}]}
+    openai = (await on_site.post("/v1/chat/completions", json=completion)).json()
+    assert openai["sources"][0]["url"] == PAGE
+
+    sid = answer["session_id"]
+    stored = (await on_site.get(f"/api/chat/sessions/{sid}", headers=auth)).json()["messages"][1]
+    assert stored["sources"] == [f"[1] Nodes and Topics — {PAGE}"]
+    assert stored["citations"][0]["url"] == PAGE
+
+    url = f"/api/chat/sessions/{sid}/export"
+    text = (await on_site.get(url, params={"format": "text"}, headers=auth)).json()["content"]
+    assert f"    [1] Nodes and Topics — {PAGE}\n" in text
+    exported = (await on_site.get(url, params={"format": "json"}, headers=auth)).json()
+    message = json.loads(exported["content"])["messages"][1]
+    assert message["sources"] == [f"[1] Nodes and Topics — {PAGE}"]
+    assert message["citations"][0]["url"] == PAGE
+
+    page = await on_site.get("/", headers={"Accept": "text/html"})
+    assert f'data-site="{SITE}"' in page.text
+
+
+async def test_a_selection_has_no_link_even_on_a_site(on_site: httpx.AsyncClient) -> None:
+    body = {"query": "Explain this", "selected_text": "A servo holds an angle."}
+    answer = (await on_site.post("/chat", json=body)).json()
+    selection = [s for s in answer["sources"] if s["title"] == "Selected text"]
+    assert selection and all(s["url"] == "" for s in selection)
+
+
+@pytest.mark.parametrize("value", ["ftp://book.example", "book.example", "https://b.example/?x=1"])
+def test_a_site_url_that_is_not_a_web_address_is_refused(value: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="site_url"):
+        Settings(_env_file=None, site_url=value)
+
+
+def test_a_blank_site_url_is_unset() -> None:
+    from entrypoints.http.sources import site_base
+
+    assert site_base(Settings(_env_file=None, site_url="")) is None
+    assert site_base(Settings(_env_file=None)) is None
+    assert site_base(Settings(_env_file=None, site_url=" https://b.example/x/ ")) == (
+        "https://b.example/x"
+    )

@@ -27,6 +27,7 @@ from entrypoints.http.routes import (
     stream,
     transforms,
 )
+from entrypoints.http.sources import site_base
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.started = False
     app.state.draining = False
     app.state.metrics = metrics = Metrics()
+    app.state.site_url = site = site_base(settings)
     rate_limit.install(app, _limiter(settings, metrics))
     errors.install(app)
-    page.install(app)
+    page.install(app, site)
     app.include_router(status.router)
     app.include_router(chat.router)
     app.include_router(stream.router)

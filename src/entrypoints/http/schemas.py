@@ -43,7 +43,10 @@ class ChatRequest(BaseModel):
 class Source(BaseModel):
     number: int = Field(description="The [n] that cites this source in the response.")
     title: str
-    url: str = Field(description="Site route of the page, e.g. /docs/week3/ros2-nodes-topics.")
+    url: str = Field(
+        description="Link to the page: its site route (e.g. /docs/week3/ros2-nodes-topics), "
+        "absolute under SITE_URL when that is set; empty for the reader's selected text."
+    )
     heading_path: list[str]
     snippet: str
     score: float
@@ -51,8 +54,8 @@ class Source(BaseModel):
     chunk_id: str | None
 
     @classmethod
-    def of(cls, citation: Citation) -> Source:
-        return cls(**source_json(citation))
+    def of(cls, citation: Citation, site: str | None = None) -> Source:
+        return cls(**source_json(citation, site))
 
 
 class ChatResponse(BaseModel):
@@ -64,11 +67,11 @@ class ChatResponse(BaseModel):
     degraded: list[str] = Field(description="Dependencies that were unavailable while answering.")
 
     @classmethod
-    def of(cls, answer: Answer, session_id: str | None) -> ChatResponse:
+    def of(cls, answer: Answer, session_id: str | None, site: str | None = None) -> ChatResponse:
         return cls(
             response=answer.text,
             session_id=session_id,
-            sources=[Source.of(c) for c in answer.citations],
+            sources=[Source.of(c, site) for c in answer.citations],
             mode=answer.mode.value,
             retrieval=answer.retrieval,
             degraded=list(answer.degraded),

@@ -1,19 +1,41 @@
-"""JSON views of the core's answer values, shared by every route that answers."""
+"""JSON views of the core's answer values, shared by every route that answers.
+
+Source links are absolute under ``SITE_URL`` (the public site's base URL), which
+``create_app`` keeps on ``app.state.site_url`` and :data:`SiteDep` reads; without it
+they are site routes (``/docs/week3/ros2-nodes-topics``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
+
+from adapters.settings import Settings
 from entrypoints.http.errors import status_of
 from rag_core.answers import Answer, Citation
 from rag_core.errors import RagError
+from rag_core.history import page_link
 
 
-def source_json(citation: Citation) -> dict[str, Any]:
+def site_base(settings: Settings) -> str | None:
+    """``SITE_URL`` stripped of blanks and a trailing slash; None when unset or blank."""
+    site = (settings.site_url or "").strip().rstrip("/")
+    return site or None
+
+
+async def get_site(request: Request) -> str | None:
+    site: str | None = getattr(request.app.state, "site_url", None)
+    return site
+
+
+SiteDep = Annotated[str | None, Depends(get_site)]
+
+
+def source_json(citation: Citation, site: str | None = None) -> dict[str, Any]:
     return {
         "number": citation.number,
         "title": citation.title,
-        "url": citation.route,
+        "url": page_link(citation.route, site),
         "heading_path": list(citation.heading_path),
         "snippet": citation.snippet,
         "score": citation.score,

@@ -9,6 +9,7 @@ from entrypoints.http.rate_limit import limit
 from entrypoints.http.responses import ASKING
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest, ChatResponse
+from entrypoints.http.sources import SiteDep
 
 router = APIRouter(tags=["chat"])
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["chat"])
     responses=ASKING,
 )
 async def chat(
-    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep
+    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep, site: SiteDep
 ) -> ChatResponse:
     """Answer from the documentation with numbered sources. Anonymous questions
     are not stored; a signed-in user's turn goes to the given session (404 if
@@ -32,4 +33,4 @@ async def chat(
         session_id=body.session_id,
         user_id=principal.user_id if principal else None,
     )
-    return ChatResponse.of(turn.answer, turn.session_id)
+    return ChatResponse.of(turn.answer, turn.session_id, site)

@@ -20,7 +20,7 @@ from entrypoints.http.deps import ContainerDep
 from entrypoints.http.rate_limit import limit_by_address
 from entrypoints.http.responses import BAD_BODY, TOO_MANY_REQUESTS, UNAVAILABLE
 from entrypoints.http.schemas import MAX_QUERY, Text
-from entrypoints.http.sources import error_json, source_json, usage_json
+from entrypoints.http.sources import SiteDep, error_json, source_json, usage_json
 from rag_core.conversations import Message, Role
 from rag_core.errors import InvalidInput, RagError
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
@@ -67,19 +67,19 @@ async def models() -> dict[str, Any]:
     | UNAVAILABLE,
 )
 async def completions(
-    body: CompletionRequest, container: ContainerDep
+    body: CompletionRequest, container: ContainerDep, site: SiteDep
 ) -> dict[str, Any] | EventSourceResponse:
     question, history = _split(body.messages)
     events = container.answerer.stream(question, history=history)
     first = await anext(events)  # errors before the stream starts are plain HTTP errors
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     if body.stream:
-        return EventSourceResponse(_chunks(meta, first, events))
+        return EventSourceResponse(_chunks(meta, first, events, site))
     sources: list[dict[str, Any]] = []
     async for event in _chain(first, events):
         if isinstance(event, AnswerComplete):
             answer = event.answer
-            sources = [source_json(c) for c in answer.citations]
+            sources = [source_json(c, site) for c in answer.citations]
             return {
                 **meta,
                 "object": "chat.completion",
@@ -126,7 +126,10 @@ async def _chain(
 
 
 async def _chunks(
-    meta: dict[str, Any], first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None]
+    meta: dict[str, Any],
+    first: AnswerEvent,
+    rest: AsyncGenerator[AnswerEvent, None],
+    site: str | None,
 ) -> AsyncIterator[ServerSentEvent]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:
         body = {
@@ -140,12 +143,12 @@ async def _chunks(
     try:
         async for event in _chain(first, rest):
             if isinstance(event, SourcesFound):
-                sources = [source_json(c) for c in event.sources]
+                sources = [source_json(c, site) for c in event.sources]
                 yield chunk({"role": "assistant", "content": ""}, sources=sources)
             elif isinstance(event, TextDelta):
                 yield chunk({"content": event.text})
             elif isinstance(event, AnswerComplete):
-                cited = [source_json(c) for c in event.answer.citations]
+                cited = [source_json(c, site) for c in event.answer.citations]
                 yield chunk({}, "stop", usage=usage_json(event.answer), sources=cited)
     except RagError as exc:
         yield ServerSentEvent(data=json.dumps({"error": error_json(exc)}))

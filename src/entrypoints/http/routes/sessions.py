@@ -12,7 +12,7 @@ from entrypoints.http.deps import ContainerDep
 from entrypoints.http.responses import BAD_BODY, SESSION_OWNER, SIGN_IN_REQUIRED, UNAVAILABLE
 from entrypoints.http.routes.auth import PrincipalDep
 from entrypoints.http.schemas import Text
-from entrypoints.http.sources import source_json
+from entrypoints.http.sources import SiteDep, source_json
 from rag_core.conversations import Conversation, Message
 from rag_core.history import MAX_TITLE, ExportFormat, source_text
 
@@ -41,7 +41,7 @@ def session_json(s: Conversation) -> dict[str, Any]:
     }
 
 
-def message_json(m: Message) -> dict[str, Any]:
+def message_json(m: Message, site: str | None = None) -> dict[str, Any]:
     """``sources`` are text (``[1] Title — link``: the site renders each as a list
     item, an object crashes it); ``citations`` are the same sources, structured."""
     return {
@@ -51,8 +51,8 @@ def message_json(m: Message) -> dict[str, Any]:
         "content": m.content,
         "selected_text": m.selected_text,
         "created_at": m.created_at.isoformat(),
-        "sources": [source_text(c) for c in m.sources],
-        "citations": [source_json(c) for c in m.sources],
+        "sources": [source_text(c, site) for c in m.sources],
+        "citations": [source_json(c, site) for c in m.sources],
     }
 
 
@@ -76,10 +76,13 @@ async def create_session(
 
 @router.get("/sessions/{session_id}", responses=SESSION_OWNER)
 async def get_session(
-    session_id: str, container: ContainerDep, principal: PrincipalDep
+    session_id: str, container: ContainerDep, principal: PrincipalDep, site: SiteDep
 ) -> dict[str, Any]:
     session, messages = await container.history.read(principal.user_id, session_id)
-    return {"session": session_json(session), "messages": [message_json(m) for m in messages]}
+    return {
+        "session": session_json(session),
+        "messages": [message_json(m, site) for m in messages],
+    }
 
 
 @router.delete("/sessions/{session_id}", responses=SESSION_OWNER)
@@ -102,9 +105,12 @@ async def export_session(
     session_id: str,
     container: ContainerDep,
     principal: PrincipalDep,
+    site: SiteDep,
     format: Literal["text", "json"] = "text",
 ) -> dict[str, str]:
-    content = await container.history.export(principal.user_id, session_id, ExportFormat(format))
+    content = await container.history.export(
+        principal.user_id, session_id, ExportFormat(format), site=site
+    )
     return {"format": format, "content": content}
 
 

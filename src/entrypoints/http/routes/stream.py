@@ -20,7 +20,7 @@ from entrypoints.http.rate_limit import limit
 from entrypoints.http.responses import ASKING
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import ChatRequest
-from entrypoints.http.sources import error_json, source_json, usage_json
+from entrypoints.http.sources import SiteDep, error_json, source_json, usage_json
 from rag_core.errors import RagError
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
 
@@ -42,7 +42,7 @@ HEARTBEAT_SECONDS = 15
     },
 )
 async def chat_stream(
-    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep
+    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep, site: SiteDep
 ) -> EventSourceResponse:
     events = container.chat.stream(
         body.query,
@@ -52,7 +52,7 @@ async def chat_stream(
     )
     # Errors before the first event (bad session, index down) are plain HTTP errors.
     first = await anext(events)
-    return EventSourceResponse(_serialise(first, events), ping=HEARTBEAT_SECONDS)
+    return EventSourceResponse(_serialise(first, events, site), ping=HEARTBEAT_SECONDS)
 
 
 def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
@@ -60,14 +60,15 @@ def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
 
 
 async def _serialise(
-    first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None]
+    first: AnswerEvent, rest: AsyncGenerator[AnswerEvent, None], site: str | None
 ) -> AsyncIterator[ServerSentEvent]:
     try:
-        yield _view(first)
+        yield _view(first, site)
         async for event in rest:
             if isinstance(event, AnswerComplete):
                 answer = event.answer
-                yield _event("citations", {"citations": [source_json(c) for c in answer.citations]})
+                cited = [source_json(c, site) for c in answer.citations]
+                yield _event("citations", {"citations": cited})
                 yield _event(
                     "final",
                     {
@@ -80,7 +81,7 @@ async def _serialise(
                     },
                 )
             else:
-                yield _view(event)
+                yield _view(event, site)
         yield _event("done", {})
     except RagError as exc:
         yield _event("error", error_json(exc))
@@ -88,9 +89,9 @@ async def _serialise(
         await rest.aclose()
 
 
-def _view(event: AnswerEvent) -> ServerSentEvent:
+def _view(event: AnswerEvent, site: str | None) -> ServerSentEvent:
     if isinstance(event, SourcesFound):
-        sources = [source_json(c) for c in event.sources]
+        sources = [source_json(c, site) for c in event.sources]
         return _event("sources", {"sources": sources, "retrieval": event.retrieval})
     if isinstance(event, TextDelta):
         return _event("delta", {"text": event.text})
