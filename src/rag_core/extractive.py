@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
 from rag_core.answers import Answer, AnswerMode, Citation, Passage
 from rag_core.fusion import idf
 from rag_core.lexical import tokenize
-from rag_core.prose import paragraphs, snippet, truncate
+from rag_core.prose import items, paragraphs, snippet, truncate
 from rag_core.sections import about_the_page
 
 NOTHING_FOUND = "I couldn't find anything about that in the documentation."
@@ -29,8 +29,9 @@ _HEADING_WEIGHT = 0.5
 # following:"); one that can ("Services are defined using .srv files ...:") is quoted
 # with a full stop.
 _LEAD_IN = re.compile(
-    r"(?:\b(?:to|following|follows|include|includes|including|are|is|as|like|these|"
-    r"below|of|for|with|by|be|this|here|steps?|example)\s*|^\S+\s*):$",
+    r"(?:\b(?:to|following|follows|include|includes|including|providing|involving|offering|"
+    r"containing|featuring|are|is|as|like|these|below|of|for|with|by|be|this|here|steps?|"
+    r"example)\s*|^\S+\s*):$",
     re.IGNORECASE,
 )
 
@@ -130,10 +131,29 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
             document_id=chunk.document_id,
         )
         quotable = not about_the_page(chunk.heading_path)
-        prose = tuple(paragraphs(chunk.text)) if quotable else ()
+        prose = tuple(_with_lists(items(chunk.text))) if quotable else ()
         headings = frozenset(tokenize(" ".join((chunk.title, *chunk.heading_path))))
         sources.append(_Source(citation, prose, headings))
     return sources
+
+
+def _with_lists(parts: Iterable[tuple[str, bool]]) -> Iterator[str]:
+    """Paragraphs, with a lead-in that ends in ':' and the list items after it as one
+    ("... offering several advantages: Upper body dexterity: ...; Social interaction:
+    ..."): the items are what the lead-in says, and neither reads well alone."""
+    lead: str | None = None
+    listed: list[str] = []
+    for text, is_item in [*parts, ("", False)]:
+        if is_item and lead is not None:
+            listed.append(text.rstrip(" .;"))
+            continue
+        if lead is not None:
+            yield f"{lead} {'; '.join(listed)}." if listed else lead
+            lead, listed = None, []
+        if not is_item and text.endswith(":"):
+            lead = text
+        elif text:
+            yield text
 
 
 def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Sentence]:

@@ -35,7 +35,13 @@ _INLINE = (
 
 def paragraphs(markdown: str) -> Iterator[str]:
     """The prose paragraphs of Markdown, inline syntax removed; code, tables and headings skipped."""
+    return (text for text, _ in items(markdown))
+
+
+def items(markdown: str) -> Iterator[tuple[str, bool]]:
+    """:func:`paragraphs`, each with whether it is a list item."""
     lines: list[str] = []
+    listed = False
     in_fence = False
     in_indented_code = False
     previous_blank = True
@@ -56,8 +62,9 @@ def paragraphs(markdown: str) -> Iterator[str]:
         skip = in_indented_code or line.count("|") >= 2 or _SKIP_LINE.match(line) is not None
         if previous_blank or skip or is_list_item:
             if lines:
-                yield clean(" ".join(lines))
+                yield clean(" ".join(lines)), listed
             lines = []
+            listed = is_list_item
         if not (previous_blank or skip):
             lines.append(_LIST_ITEM.sub("", _QUOTE.sub("", line)))
 

@@ -336,3 +336,18 @@ def test_the_opening_sentence_of_a_section_named_by_the_question_answers_it() ->
     imu = attrs.evolve(imu, chunk=attrs.evolve(imu.chunk, heading_path=("IMU Systems",)))
     answer = compose_extractive("IMU?", [code, imu])
     assert answer.text == "Inertial Measurement Units provide crucial information for balance. [1]"
+
+
+def test_a_lead_in_and_its_list_are_quoted_as_one() -> None:
+    humanoids = _passage(
+        "Humanoid robots offer several advantages:\n\n"
+        "- **Upper body dexterity**: Human-like manipulation.\n"
+        "- **Social interaction**: Natural human-robot interaction.\n\n"
+        "They are hard to build.",
+        1,
+    )
+    answer = compose_extractive("What are the advantages of humanoid robots?", [humanoids])
+    assert answer.text.startswith(
+        "Humanoid robots offer several advantages: Upper body dexterity: Human-like "
+        "manipulation; Social interaction: Natural human-robot interaction. [1]"
+    )
