@@ -25,6 +25,7 @@ _RANK_BONUS = 0.25  # breaks near-ties in favour of better-ranked sources
 _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, for passages
 _MIN_WORDS = 4
 _HEADING_WEIGHT = 0.5
+_KEEP_RATIO = 0.3
 # A sentence ending in ':' that cannot stand alone ("... you will be able to:", "the
 # following:"); one that can ("Services are defined using .srv files ...:") is quoted
 # with a full stop.
@@ -98,6 +99,8 @@ def compose_extractive(
     _prefer_definitions(question, sentences, scores)
     marker = len(f" [{len(sources)}]")
     order = _preference(sentences, scores, has_selection, max_sentences)
+    if not has_selection:  # with one, the passages complement it: none is padding
+        order = _worth_quoting(order, scores)
     chosen = _pick(order, max_sentences, max_chars, marker)
     # One citation per page: sentences of two chunks of one page share its number.
     pages = [source.citation.route or f"#{index}" for index, source in enumerate(sources)]
@@ -246,6 +249,15 @@ def _preference(
     selected = [s for s in relevant if s.source == 0] or [s for s in sentences if s.source == 0][:1]
     others = [s for s in relevant if s.source > 0]
     return (selected[: max(1, max_sentences - 1)] if others else selected) + others
+
+
+def _worth_quoting(order: Sequence[_Sentence], scores: dict[_Sentence, float]) -> list[_Sentence]:
+    """Stop when the next sentence adds little: after the best, only sentences scoring
+    at least ``_KEEP_RATIO`` of it."""
+    if not order or scores[order[0]] <= 0:
+        return list(order)
+    floor = _KEEP_RATIO * max(scores[s] for s in order)
+    return [s for i, s in enumerate(order) if i == 0 or scores[s] >= floor]
 
 
 def _pick(

@@ -297,10 +297,10 @@ def test_invalid_limits_are_rejected(sentences: int, chars: int) -> None:
 
 
 def test_two_chunks_of_one_page_share_one_citation() -> None:
-    first = _passage("Gazebo is a simulator that provides accurate physics.", 1)
-    second = _passage("Gazebo renders sensors such as cameras for the simulated robot.", 2)
+    first = _passage("Gazebo simulates accurate physics and sensors for robots.", 1)
+    second = _passage("Gazebo renders camera sensors and physics for the simulated robot.", 2)
     second = attrs.evolve(second, chunk=attrs.evolve(second.chunk, route=first.chunk.route))
-    answer = compose_extractive("What is Gazebo?", [first, second])
+    answer = compose_extractive("Gazebo physics and sensors", [first, second])
     assert [c.number for c in answer.citations] == [1]
     assert "[2]" not in answer.text
     assert answer.text.count("[1]") == 2
@@ -351,3 +351,10 @@ def test_a_lead_in_and_its_list_are_quoted_as_one() -> None:
         "Humanoid robots offer several advantages: Upper body dexterity: Human-like "
         "manipulation; Social interaction: Natural human-robot interaction. [1]"
     )
+
+
+def test_weakly_related_sentences_do_not_pad_the_answer() -> None:
+    definition = _passage("A topic is a named bus over which nodes exchange messages.", 1)
+    aside = _passage("Each topic name should be short and written in lower case.", 2)
+    answer = compose_extractive("What is a topic?", [definition, aside])
+    assert answer.text == "A topic is a named bus over which nodes exchange messages. [1]"
