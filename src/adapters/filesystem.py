@@ -12,7 +12,7 @@ from rag_core.documents import Document
 from rag_core.errors import InvalidInput
 from rag_core.markdown import parse_document
 
-__all__ = ["SUPPORTED_EXTENSIONS", "read_documents", "read_sources"]
+__all__ = ["SUPPORTED_EXTENSIONS", "check_source", "read_documents", "read_sources"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,23 +56,29 @@ def read_sources(root: Path, *, max_bytes: int = 2_000_000) -> list[tuple[str, s
     Raises FileNotFoundError if ``root`` does not exist, and InvalidInput if it
     is a single file of an unsupported type or not a regular file or folder.
     """
-    if not root.exists():
-        raise FileNotFoundError(f"cannot ingest {root}: no such file or folder")
-    boundary = root.resolve()
-    if boundary.is_dir():
-        found = sorted(_walk(boundary))
-    else:
-        if root.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            raise InvalidInput(
-                f"cannot ingest {root}: supported types are {', '.join(sorted(SUPPORTED_EXTENSIONS))}"
-            )
-        if not boundary.is_file():
-            raise InvalidInput(f"cannot ingest {root}: not a regular file or folder")
-        found = [(root.name, boundary)]
+    boundary = check_source(root)
+    found = sorted(_walk(boundary)) if boundary.is_dir() else [(root.name, boundary)]
     sources = (
         (document_id, _read(path, document_id, boundary, max_bytes)) for document_id, path in found
     )
     return [(document_id, text) for document_id, text in sources if text is not None]
+
+
+def check_source(root: Path) -> Path:
+    """``root`` resolved, if it can be ingested: a folder, or a regular file of a
+    supported type. Raises FileNotFoundError or InvalidInput (as :func:`read_sources`)."""
+    if not root.exists():
+        raise FileNotFoundError(f"cannot ingest {root}: no such file or folder")
+    boundary = root.resolve()
+    if boundary.is_dir():
+        return boundary
+    if root.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise InvalidInput(
+            f"cannot ingest {root}: supported types are {', '.join(sorted(SUPPORTED_EXTENSIONS))}"
+        )
+    if not boundary.is_file():
+        raise InvalidInput(f"cannot ingest {root}: not a regular file or folder")
+    return boundary
 
 
 def _walk(boundary: Path) -> Iterator[tuple[str, Path]]:

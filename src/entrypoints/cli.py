@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 
-from adapters.filesystem import read_sources
+from adapters.filesystem import check_source, read_sources
 from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
 from entrypoints import evaluate, logs
 from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
 from entrypoints.container import Container, ingest_demo, source_of
 from entrypoints.reindex import reembed
+from rag_core.errors import IndexMismatch, InvalidInput, RagError
 
 HANDOVER_TIMEOUT = 300.0
 
@@ -38,6 +41,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (RagError, Failed) as exc:  # one line, never a traceback
+        print(f"error: {describe(exc, settings)}", file=sys.stderr)
+        return exit_code(exc)
+
+
+class Failed(Exception):
+    """A failure of the command itself (e.g. the hand-over): one line, exit code 1."""
+
+
+def describe(exc: Exception, settings: Settings) -> str:
+    """One line for a failure the command reports instead of a traceback, secrets
+    masked as in the logs."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, IndexMismatch):
+        text = f"the index does not match this configuration: {text}"
+    return logs.RedactionFilter(settings.secret_values()).redact(" ".join(text.split()))
+
+
+def exit_code(exc: Exception) -> int:
+    """2 for bad input (the user can fix the command), 1 for a failure."""
+    return 2 if isinstance(exc, InvalidInput | ConfigurationError) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,8 +133,42 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         asyncio.run(_with_container(settings, _demo(args.demo), for_ingest=True))
     app = create_app(settings)
-    serve(app, settings.host, settings.port)
+    failures = _report_startup_failures(app, settings)
+    try:
+        serve(app, settings.host, settings.port)
+    except SystemExit:  # uvicorn's exit when the start-up failed
+        if failures:
+            return exit_code(failures[0])
+        raise
     return 0
+
+
+def _report_startup_failures(app: Any, settings: Settings) -> list[Exception]:
+    """Make a domain or configuration error while the app starts one line on stderr
+    instead of the traceback uvicorn logs; returns the list the failure is put in."""
+    failures: list[Exception] = []
+    starting = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        started = False
+        try:
+            async with starting(app) as state:
+                started = True
+                yield state
+        except (RagError, ConfigurationError) as exc:
+            if started:
+                raise
+            failures.append(exc)
+            print(f"error: cannot start: {describe(exc, settings)}", file=sys.stderr)
+            raise
+
+    def no_traceback(record: logging.LogRecord) -> bool:
+        return not (failures and record.getMessage().startswith("Traceback"))
+
+    app.router.lifespan_context = lifespan
+    logging.getLogger("uvicorn.error").addFilter(no_traceback)
+    return failures
 
 
 def _demo(paths: list[str]) -> Any:
@@ -124,10 +182,11 @@ def _demo(paths: list[str]) -> Any:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
-    for path in args.paths:
+    for path in args.paths:  # all checked before any work
         if not path.exists():
             print(f"no such file or folder: {path}", file=sys.stderr)
             return 2
+        check_source(path)  # InvalidInput: an unsupported type or a special file
 
     async def run(container: Container) -> None:
         report = await container.ingest_paths(list(args.paths), progress=_progress)
@@ -217,16 +276,28 @@ def _post(
     base = url or f"http://127.0.0.1:{settings.port}"
     headers = {}
     if admin:
-        key = (
-            settings.admin_api_key.get_secret_value()
-            if settings.admin_api_key
-            else admin_key_path(settings).read_text().strip()
-        )
+        try:
+            key = (
+                settings.admin_api_key.get_secret_value()
+                if settings.admin_api_key
+                else admin_key_path(settings).read_text().strip()
+            )
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"no admin key for {base}: set ADMIN_API_KEY (no {admin_key_path(settings)})"
+            ) from None
         headers["Authorization"] = f"Bearer {key}"
-    response = httpx.post(base + path, json=body, headers=headers, timeout=HANDOVER_TIMEOUT)
+    try:
+        response = httpx.post(base + path, json=body, headers=headers, timeout=HANDOVER_TIMEOUT)
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise Failed(f"the hand-over to {base}{path} failed: {reason}") from None
     if response.status_code >= 400:
         raise SystemExit(f"{base}{path} answered {response.status_code}: {response.text[:500]}")
-    return response.json()
+    try:
+        return response.json()
+    except ValueError:
+        raise Failed(f"{base}{path} did not answer JSON (is it rag-backend?)") from None
 
 
 def _progress(done: int, total: int) -> None:
