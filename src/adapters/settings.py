@@ -197,6 +197,14 @@ class Settings(BaseSettings):
         "message, export and on the chat page; unset: site routes such as `/docs/intro`.",
         examples=["https://your-name.github.io/physical-ai-book"],
     )
+    append_sources: bool = Field(
+        True,
+        description="POST /chat appends a short linked `Sources:` list (Markdown links, one "
+        "per cited page) to `response`, for clients that show only the text; a request's "
+        '`"append_sources": false` (or true) decides for that request. /chat/stream and '
+        "/v1/chat/completions never append: their clients read the sources.",
+        examples=["false"],
+    )
 
     @field_validator(
         "openai_base_url",

@@ -313,3 +313,69 @@ def test_a_blank_site_url_is_unset() -> None:
     assert site_base(Settings(_env_file=None, site_url=" https://b.example/x/ ")) == (
         "https://b.example/x"
     )
+
+
+# --- 6. a linked Sources list appended to /chat's response -----------------------------
+
+LISTED = "A topic is a named bus [1].\n\nSources:\n- [1] [Nodes and Topics]({link})"
+
+
+async def test_chat_appends_the_sources_by_default(client: httpx.AsyncClient) -> None:
+    auth = await sign_up(client)
+    answer = (
+        await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=auth)
+    ).json()
+    assert answer["response"] == LISTED.format(link="/docs/week3/ros2-nodes-topics")
+    assert answer["sources"][0]["url"] == "/docs/week3/ros2-nodes-topics"  # unchanged
+    # What is stored is the answer: the history lists its sources on their own.
+    sid = answer["session_id"]
+    stored = (await client.get(f"/api/chat/sessions/{sid}", headers=auth)).json()["messages"]
+    assert stored[1]["content"] == "A topic is a named bus [1]."
+
+
+async def test_the_appended_links_are_absolute_on_a_site(on_site: httpx.AsyncClient) -> None:
+    answer = (await on_site.post("/chat", json={"query": "What is a ROS 2 topic?"})).json()
+    assert answer["response"] == LISTED.format(link=PAGE)
+
+
+async def test_a_client_that_reads_sources_opts_out(client: httpx.AsyncClient) -> None:
+    body = {"query": "What is a ROS 2 topic?", "append_sources": False}
+    answer = (await client.post("/chat", json=body)).json()
+    assert answer["response"] == "A topic is a named bus [1]." and answer["sources"]
+
+
+async def test_the_stream_never_appends(client: httpx.AsyncClient) -> None:
+    stream = await client.post("/chat/stream", json={"query": "What is a ROS 2 topic?"})
+    final = dict(sse(stream.text))["final"]
+    assert final["response"] == "A topic is a named bus [1]."
+
+
+async def test_append_sources_off_by_setting_and_on_by_request() -> None:
+    async for client in started(append_sources=False):
+        question = {"query": "What is a ROS 2 topic?"}
+        plain = (await client.post("/chat", json=question)).json()
+        assert plain["response"] == "A topic is a named bus [1]."
+        asked = (await client.post("/chat", json={**question, "append_sources": True})).json()
+        assert asked["response"] == LISTED.format(link="/docs/week3/ros2-nodes-topics")
+
+
+def test_the_list_names_each_page_once() -> None:
+    from entrypoints.http.sources import with_sources
+    from rag_core.answers import Citation
+
+    def cited(number: int, title: str, route: str) -> Citation:
+        return Citation(number, title, route, (), "", 1.0, f"c{number}", route or None)
+
+    citations = [
+        cited(1, "Nodes [and] Topics", "/docs/week3/topics"),
+        cited(2, "Gazebo", "/docs/week6/gazebo (sim)"),
+        cited(3, "Nodes [and] Topics", "/docs/week3/topics"),
+        cited(4, "Selected text", ""),
+    ]
+    assert with_sources("Text [1][2][3][4].", citations, "https://b.example/") == (
+        "Text [1][2][3][4].\n\nSources:\n"
+        "- [1] [3] [Nodes \\[and\\] Topics](https://b.example/docs/week3/topics)\n"
+        "- [2] [Gazebo](https://b.example/docs/week6/gazebo%20%28sim%29)\n"
+        "- [4] Selected text"
+    )
+    assert with_sources("Nothing found.", [], None) == "Nothing found."

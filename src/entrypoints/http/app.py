@@ -83,6 +83,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.draining = False
     app.state.metrics = metrics = Metrics()
     app.state.site_url = site = site_base(settings)
+    app.state.append_sources = settings.append_sources
     rate_limit.install(app, _limiter(settings, metrics))
     errors.install(app)
     page.install(app, site)

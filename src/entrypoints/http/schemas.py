@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from entrypoints.http.sources import source_json
+from entrypoints.http.sources import source_json, with_sources
 from rag_core.answers import Answer, Citation
 
 MAX_QUERY = 4_000
@@ -30,7 +30,9 @@ def _storable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_storable)]
 
 
-class ChatRequest(BaseModel):
+class StreamRequest(BaseModel):
+    """A question (``POST /chat/stream``; ``POST /chat`` takes one more field)."""
+
     model_config = ConfigDict(extra="ignore")
 
     query: Text = Field(min_length=1, max_length=MAX_QUERY, examples=["What is a ROS 2 topic?"])
@@ -38,6 +40,15 @@ class ChatRequest(BaseModel):
         "", max_length=MAX_SELECTION, description="Text the reader selected."
     )
     session_id: Text | None = Field(None, max_length=100)
+
+
+class ChatRequest(StreamRequest):
+    append_sources: bool | None = Field(
+        None,
+        description="Append a linked `Sources:` list to `response` (for clients that show "
+        "only the text); `false` for a client that renders `sources` itself. Null: the "
+        "server's APPEND_SOURCES (on unless configured off).",
+    )
 
 
 class Source(BaseModel):
@@ -59,7 +70,10 @@ class Source(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    response: str
+    response: str = Field(
+        description="The answer, with `[n]` markers naming `sources`; followed by a linked "
+        "`Sources:` list unless `append_sources` (or APPEND_SOURCES) is off."
+    )
     session_id: str | None
     sources: list[Source]
     mode: str = Field(description="generated | extractive | selection")
@@ -67,9 +81,17 @@ class ChatResponse(BaseModel):
     degraded: list[str] = Field(description="Dependencies that were unavailable while answering.")
 
     @classmethod
-    def of(cls, answer: Answer, session_id: str | None, site: str | None = None) -> ChatResponse:
+    def of(
+        cls,
+        answer: Answer,
+        session_id: str | None,
+        site: str | None = None,
+        *,
+        append_sources: bool = False,
+    ) -> ChatResponse:
+        text = with_sources(answer.text, answer.citations, site) if append_sources else answer.text
         return cls(
-            response=answer.text,
+            response=text,
             session_id=session_id,
             sources=[Source.of(c, site) for c in answer.citations],
             mode=answer.mode.value,

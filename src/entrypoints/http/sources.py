@@ -6,6 +6,7 @@ they are site routes (``/docs/week3/ros2-nodes-topics``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -29,6 +30,39 @@ async def get_site(request: Request) -> str | None:
 
 
 SiteDep = Annotated[str | None, Depends(get_site)]
+
+
+def with_sources(text: str, citations: Iterable[Citation], site: str | None) -> str:
+    """``text`` and, when it cites anything, a short ``Sources:`` list after it: one
+    line per cited page (its numbers, then a Markdown link), ``- [1] [3] [Title](link)``;
+    a source with no page (the reader's selection) is named without a link. For
+    clients that show only the text (the textbook site's widget)."""
+    pages: dict[str, tuple[list[int], Citation]] = {}
+    for citation in citations:
+        key = citation.route or f"#{citation.number}"
+        pages.setdefault(key, ([], citation))[0].append(citation.number)
+    if not pages:
+        return text
+    lines = []
+    for numbers, citation in pages.values():
+        marks = " ".join(f"[{n}]" for n in numbers)
+        if citation.route:
+            link = _markdown_url(page_link(citation.route, site))
+            lines.append(f"- {marks} [{_markdown_text(citation.title)}]({link})")
+        else:
+            lines.append(f"- {marks} {citation.title}")
+    return text.rstrip() + "\n\nSources:\n" + "\n".join(lines)
+
+
+def _markdown_text(text: str) -> str:
+    return "".join("\\" + c if c in "\\[]" else c for c in " ".join(text.split()))
+
+
+def _markdown_url(url: str) -> str:
+    return "".join(_URL_ESCAPES.get(c, c) for c in url)
+
+
+_URL_ESCAPES = {" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}
 
 
 def source_json(citation: Citation, site: str | None = None) -> dict[str, Any]:

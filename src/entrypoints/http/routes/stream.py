@@ -19,7 +19,7 @@ from entrypoints.http.deps import ContainerDep
 from entrypoints.http.rate_limit import limit
 from entrypoints.http.responses import ASKING
 from entrypoints.http.routes.auth import OptionalPrincipalDep
-from entrypoints.http.schemas import ChatRequest
+from entrypoints.http.schemas import StreamRequest
 from entrypoints.http.sources import SiteDep, error_json, source_json, usage_json
 from rag_core.errors import RagError
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
@@ -42,7 +42,7 @@ HEARTBEAT_SECONDS = 15
     },
 )
 async def chat_stream(
-    body: ChatRequest, container: ContainerDep, principal: OptionalPrincipalDep, site: SiteDep
+    body: StreamRequest, container: ContainerDep, principal: OptionalPrincipalDep, site: SiteDep
 ) -> EventSourceResponse:
     events = container.chat.stream(
         body.query,
