@@ -26,6 +26,12 @@ _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, 
 _MIN_WORDS = 4
 _HEADING_WEIGHT = 0.5
 _KEEP_RATIO = 0.3
+# Sentences about the text itself rather than its subject.
+_ABOUT_THE_TEXT = re.compile(
+    r"^(?:in\s+)?(?:this|the)\s+(?:chapter|section|page|module|lesson|guide|tutorial|week)\b",
+    re.IGNORECASE,
+)
+_ABOUT_THE_TEXT_WEIGHT = 0.5
 # A sentence ending in ':' that cannot stand alone ("... you will be able to:", "the
 # following:"); one that can ("Services are defined using .srv files ...:") is quoted
 # with a full stop.
@@ -49,7 +55,7 @@ _TERMINAL = re.compile(r"[.!?…。؟۔][\"'”’)]*$")
 @attrs.frozen(slots=True)
 class _Source:
     citation: Citation  # numbered 0 until quoted
-    paragraphs: tuple[str, ...]
+    paragraphs: tuple[tuple[str, tuple[str, ...]], ...]  # (text, the list it leads into)
     heading_terms: frozenset[str] = frozenset()  # the page title's and the breadcrumb's
 
 
@@ -59,6 +65,10 @@ class _Sentence:
     position: int
     text: str
     terms: frozenset[str]
+    # A lead-in quoted with its list: the lead-in's terms, and each item's. It scores
+    # as the lead-in and its best item, not as the bag of every item's words.
+    lead: frozenset[str] = frozenset()
+    items: tuple[frozenset[str], ...] = ()
 
 
 def compose_extractive(
@@ -120,7 +130,7 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
     sources = []
     if selection is not None:
         citation = Citation(0, "Selected text", "", (), snippet(selection), 1.0, None, None)
-        sources.append(_Source(citation, tuple(paragraphs(selection))))
+        sources.append(_Source(citation, tuple((p, ()) for p in paragraphs(selection))))
     for passage in sorted(passages, key=lambda p: p.rank):
         chunk = passage.chunk
         citation = Citation(
@@ -140,10 +150,10 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
     return sources
 
 
-def _with_lists(parts: Iterable[tuple[str, bool]]) -> Iterator[str]:
-    """Paragraphs, with a lead-in that ends in ':' and the list items after it as one
-    ("... offering several advantages: Upper body dexterity: ...; Social interaction:
-    ..."): the items are what the lead-in says, and neither reads well alone."""
+def _with_lists(parts: Iterable[tuple[str, bool]]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Paragraphs, each with the list items that follow it when it is a lead-in ending
+    in ':' ("... offering several advantages:" and its items are quoted as one: the
+    items are what the lead-in says, and neither reads well alone)."""
     lead: str | None = None
     listed: list[str] = []
     for text, is_item in [*parts, ("", False)]:
@@ -151,23 +161,30 @@ def _with_lists(parts: Iterable[tuple[str, bool]]) -> Iterator[str]:
             listed.append(text.rstrip(" .;"))
             continue
         if lead is not None:
-            yield f"{lead} {'; '.join(listed)}." if listed else lead
+            yield lead, tuple(listed)
             lead, listed = None, []
         if not is_item and text.endswith(":"):
             lead = text
         elif text:
-            yield text
+            yield text, ()
 
 
 def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Sentence]:
     position = 0
-    for paragraph in item.paragraphs:
+    for paragraph, listed in item.paragraphs:
         pieces: list[str] = []
         for piece in _SENTENCE_BREAK.split(paragraph):
             if pieces and _ABBREVIATION.search(pieces[-1]):
                 pieces[-1] = f"{pieces[-1]} {piece}"
             else:
                 pieces.append(piece)
+        if listed:  # the last sentence leads into the list: quoted with it
+            lead = frozenset(tokenize(pieces[-1]))
+            parts = tuple(frozenset(tokenize(text)) for text in listed)
+            text = f"{pieces[-1]} {'; '.join(listed)}."
+            yield _Sentence(source, position, text, lead.union(*parts), lead, parts)
+            position += 1
+            pieces.pop()
         for text in pieces:
             terms = frozenset(tokenize(text))
             usable = bool(terms) and not _BRACKET_NUMBER.search(text)
@@ -201,15 +218,26 @@ def _scores(
     rarest = idf(len(sentences), 0)  # a term only the headings name
     scores = {}
     for s in sentences:
-        overlap = sum(weight[t] for t in s.terms & question)
+        overlap = sum(weight[t] for t in _matched(s, question, weight))
         # The opening sentence of a section its headings name is about that subject.
         if overlap > 0 or s.position == 0:
             named = (sources[s.source].heading_terms & question) - s.terms
             overlap += _HEADING_WEIGHT * sum(weight.get(t, rarest) for t in named)
         if selection and s.source > 0:
             overlap += _SELECTION_WEIGHT * sum(weight[t] for t in s.terms & (extra - question))
+        if _ABOUT_THE_TEXT.match(s.text):  # "This chapter covers X" names X, says nothing of it
+            overlap *= _ABOUT_THE_TEXT_WEIGHT
         scores[s] = overlap + _RANK_BONUS / (1 + s.source) if overlap > 0 else 0.0
     return scores
+
+
+def _matched(s: _Sentence, question: set[str], weight: dict[str, float]) -> set[str]:
+    """The question terms a sentence answers with: a lead-in with its list counts
+    its own terms and those of its best-matching item."""
+    if not s.items:
+        return set(s.terms & question)
+    best = max(s.items, key=lambda item: sum(weight[t] for t in item & question))
+    return set((s.lead | best) & question)
 
 
 def _prefer_definitions(

@@ -358,3 +358,23 @@ def test_weakly_related_sentences_do_not_pad_the_answer() -> None:
     aside = _passage("Each topic name should be short and written in lower case.", 2)
     answer = compose_extractive("What is a topic?", [definition, aside])
     assert answer.text == "A topic is a named bus over which nodes exchange messages. [1]"
+
+
+def test_a_sentence_about_the_chapter_yields_to_one_about_the_subject() -> None:
+    intro = _passage("This chapter introduces ROS 2 topics and the nodes that use topics.", 1)
+    prose = _passage("Nodes exchange data over ROS 2 topics without waiting.", 2)
+    answer = compose_extractive("What is a ROS 2 topic?", [intro, prose], max_sentences=1)
+    assert answer.text.startswith("Nodes exchange data over ROS 2 topics")
+
+
+def test_a_list_scores_by_its_lead_in_and_best_item_not_by_all_its_words() -> None:
+    modules = _passage(
+        "The course has three modules:\n\n- Simulation with Gazebo\n- Perception with Isaac\n"
+        "- Language with VLA models",
+        1,
+    )
+    gazebo = _passage("Gazebo gives accurate physics simulation for robots.", 2)
+    answer = compose_extractive(
+        "physics simulation perception language", [modules, gazebo], max_sentences=1
+    )
+    assert answer.text.startswith("Gazebo gives accurate physics simulation")
