@@ -191,3 +191,53 @@ async def test_metrics_parse_and_count_upstream_calls_and_routes(client: httpx.A
         if s.value == 1
     }
     assert ("qdrant", "closed") in states
+
+
+DEV_ORIGINS = [
+    "http://localhost:3000",
+    "http://localhost:3001",
+    "http://127.0.0.1:3000",
+    "http://127.0.0.1:3001",
+]
+
+
+async def allowed_origins(s: Settings, origins: list[str]) -> list[str]:
+    application = create_app(s, await in_memory_container(s))
+    transport = httpx.ASGITransport(app=application)
+    found = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        for origin in origins:
+            preflight = await c.options(
+                "/chat",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            )
+            if preflight.headers.get("access-control-allow-origin") == origin:
+                found.append(origin)
+    return found
+
+
+async def test_local_without_cors_settings_allows_the_docusaurus_dev_server() -> None:
+    local = Settings(_env_file=None, app_env="local")
+    others = ["http://localhost:5173", "http://localhost", "https://localhost:3000"]
+    assert await allowed_origins(local, DEV_ORIGINS + others) == DEV_ORIGINS
+
+
+async def test_explicit_cors_settings_replace_the_local_defaults() -> None:
+    listed = Settings(_env_file=None, cors_allowed_origins="http://localhost:8000")
+    assert await allowed_origins(listed, [*DEV_ORIGINS, "http://localhost:8000"]) == [
+        "http://localhost:8000"
+    ]
+    pattern = Settings(_env_file=None, cors_origin_regex=r"https://.*\.example")
+    assert await allowed_origins(pattern, DEV_ORIGINS) == []
+
+
+async def test_production_needs_an_explicit_list_or_pattern() -> None:
+    production = Settings(
+        _env_file=None,
+        app_env="production",
+        openai_api_key="sk-test",
+        qdrant_url="https://qdrant.example",
+        database_url="postgresql://u:p@db.example/db",
+        better_auth_secret="s" * 32,
+    )
+    assert await allowed_origins(production, DEV_ORIGINS) == []

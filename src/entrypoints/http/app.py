@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 FLUSH_ON_SHUTDOWN_SECONDS = 5
+LOCAL_DEV_ORIGINS = (
+    "http://localhost:3000",
+    "http://localhost:3001",
+    "http://127.0.0.1:3000",
+    "http://127.0.0.1:3001",
+)
+"""The Docusaurus dev server's origins (``npm start``, and a second site on 3001),
+allowed locally when no CORS setting is given; production allows only what is listed."""
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -97,7 +105,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(ingest.router)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        allow_origins=cors_origins(settings),
         allow_origin_regex=settings.cors_origin_regex,
         allow_credentials=True,
         allow_methods=["*"],
@@ -109,6 +117,15 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    """CORS_ALLOWED_ORIGINS; locally, with neither it nor CORS_ORIGIN_REGEX set, the
+    Docusaurus dev server's origins (:data:`LOCAL_DEV_ORIGINS`)."""
+    if settings.cors_origins or settings.cors_origin_regex or settings.production:
+        return settings.cors_origins
+    log.info("no CORS setting: allowing %s (local only)", ", ".join(LOCAL_DEV_ORIGINS))
+    return list(LOCAL_DEV_ORIGINS)
 
 
 def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter:
