@@ -17,7 +17,7 @@ import httpx
 from adapters.filesystem import check_source, read_sources
 from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
-from entrypoints import evaluate, logs
+from entrypoints import evaluate, instance, logs
 from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
 from entrypoints.container import Container, ingest_demo, source_of
 from entrypoints.reindex import reembed
@@ -133,6 +133,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         asyncio.run(_with_container(settings, _demo(args.demo), for_ingest=True))
     app = create_app(settings)
+    instance.install(app, settings)  # so the CLI can tell this service from any other
     failures = _report_startup_failures(app, settings)
     try:
         serve(app, settings.host, settings.port)
@@ -193,23 +194,37 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         _print_report(attrs.asdict(report))
 
     if args.url:  # a remote service (e.g. the Space): send it the documents
-        _hand_over_ingest(settings, args)
+        _hand_over_ingest(settings, args, args.url)
         return 0
     try:
         asyncio.run(_with_container(settings, run, for_ingest=True))
     except IndexLocked:
-        print("the index is in use by a running service; handing the work to it", file=sys.stderr)
-        _hand_over_ingest(settings, args)
+        _hand_over_ingest(settings, args, _local_service(settings))
     return 0
 
 
-def _hand_over_ingest(settings: Settings, args: argparse.Namespace) -> None:
+def _local_service(settings: Settings) -> str:
+    """The address of the running service that holds this DATA_DIR, verified (see
+    entrypoints.instance) before anything is sent to it; Failed if there is none."""
+    try:
+        record = instance.verified_service(settings)
+    except instance.NotTheService as exc:
+        raise Failed(str(exc)) from None
+    print(
+        f"the index is in use by the service at {record.url} (pid {record.pid}), which holds "
+        f"{settings.data_dir}; handing the work to it",
+        file=sys.stderr,
+    )
+    return record.url
+
+
+def _hand_over_ingest(settings: Settings, args: argparse.Namespace, base: str) -> None:
     for path in args.paths:
         body = {
             "documents": [{"path": p, "text": t} for p, t in read_sources(path)],
             "source": source_of(path),
         }
-        _print_report(_post(settings, args.url, "/ingest", body, admin=True))
+        _print_report(_post(settings, base, "/ingest", body, admin=True))
 
 
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
@@ -226,7 +241,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
     try:
         asyncio.run(_with_container(settings, run))
     except IndexLocked:
-        _print_answer(_post(settings, args.url, "/chat", body, admin=False))
+        _print_answer(_post(settings, _local_service(settings), "/chat", body, admin=False))
     return 0
 
 
@@ -270,10 +285,7 @@ async def _with_container(settings: Settings, work: Any, *, for_ingest: bool = F
         await container.aclose()
 
 
-def _post(
-    settings: Settings, url: str | None, path: str, body: dict[str, Any], *, admin: bool
-) -> Any:
-    base = url or f"http://127.0.0.1:{settings.port}"
+def _post(settings: Settings, base: str, path: str, body: dict[str, Any], *, admin: bool) -> Any:
     headers = {}
     if admin:
         try:
