@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 SUPPORTED_EXTENSIONS = frozenset({".md", ".mdx", ".markdown", ".txt"})
 _SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__"})
 # O_NONBLOCK: should a special file take a checked file's place, opening it does not block.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # POSIX only
 _OPENED = Path("/proc/self/fd")
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from adapters.memory.content_cache import InMemoryContentCache
 from entrypoints.http import errors
 from entrypoints.http.routes import transforms
+from rag_core.errors import DependencyUnavailable
 from rag_core.ports import ChatMessage, ChatModel, Completion, Delta
 from rag_core.transforms import MAX_BATCH, MAX_TEXT_CHARS, ContentTransformer
 
@@ -144,7 +145,8 @@ async def test_no_chat_model_is_503_naming_the_setting(keyless: httpx.AsyncClien
         response = await keyless.post(route, json=body)
         assert response.status_code == 503
         assert "OPENAI_API_KEY" in response.json()["detail"]
-        assert int(response.headers["Retry-After"]) >= 1
+        # Nothing changes by waiting: no Retry-After (a client would retry for ever).
+        assert "retry-after" not in response.headers
     response = await keyless.post("/adjust-content", json={"text": "x", "target_level": "pro"})
     assert response.json() == {"content": "x"}
 
@@ -181,3 +183,21 @@ async def test_the_schemas_document_the_limits(client: httpx.AsyncClient) -> Non
     assert texts["maxItems"] == MAX_BATCH
     assert texts["items"]["maxLength"] == MAX_TEXT_CHARS
     assert schemas["TranslateRequest"]["properties"]["target_language"]["default"] == "ur"
+
+
+class DownChatModel(CountingChatModel):
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Completion:
+        raise DependencyUnavailable("openai", "circuit open", retry_after=12.5)
+
+
+async def test_a_configured_model_that_is_down_is_503_with_retry_after() -> None:
+    async for down in client_for(make_app(DownChatModel())):
+        for route, body in [
+            ("/translate", {"text": "hello"}),
+            ("/adjust-content/batch", {"texts": ["hello"], "target_level": "beginner"}),
+        ]:
+            response = await down.post(route, json=body)
+            assert response.status_code == 503
+            assert response.headers["Retry-After"] == "13"

@@ -51,14 +51,27 @@ def retry_after(exc: DependencyUnavailable) -> str:
     return str(max(1, math.ceil(retry)))
 
 
+NOT_CONFIGURED = "no chat model configured"
+"""How ``ContentTransformer`` says it has no chat model at all (``chat_model``
+dependency): a 503 that waiting cannot fix, so it carries no ``Retry-After``."""
+
+
+def not_configured(exc: DependencyUnavailable) -> bool:
+    """True when the dependency is missing from the configuration, not down."""
+    return exc.dependency == "chat_model" and exc.reason.startswith(NOT_CONFIGURED)
+
+
 async def rag_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, DependencyUnavailable):
-        headers["Retry-After"] = retry_after(exc)
-        log.warning("dependency unavailable: %s (%s)", exc.dependency, exc.reason)
+        if not_configured(exc):
+            log.info("dependency not configured: %s (%s)", exc.dependency, exc.reason)
+        else:
+            headers["Retry-After"] = retry_after(exc)
+            log.warning("dependency unavailable: %s (%s)", exc.dependency, exc.reason)
     if status == 500:
         log.error("unmapped domain error %s", type(exc).__name__)
         return JSONResponse({"detail": "internal error"}, status_code=500)

@@ -10,7 +10,8 @@ FastAPI declares it by itself on every route that takes parameters or a body, as
 (a domain ``InvalidInput`` gets that shape too). Unexpected 500s are not declared.
 
 A 401 carries ``WWW-Authenticate``; a 429 and a dependency's 503 carry
-``Retry-After`` (whole seconds; for a 503, 5 when the dependency gave no hint).
+``Retry-After`` (whole seconds; for a 503, 5 when the dependency gave no hint), but
+not the 503 of a chat model that is not configured at all.
 """
 
 from __future__ import annotations
@@ -90,9 +91,16 @@ UNAVAILABLE = _error(
 )
 MODEL_UNAVAILABLE = _error(
     503,
-    "No chat model is configured, or it is down, timed out or its circuit is open: "
-    "retry after `Retry-After` seconds.",
-    _RETRY_AFTER,
+    "No chat model is configured (no `Retry-After`: waiting will not help; `detail` "
+    "names the setting), or it is down, timed out or its circuit is open: retry after "
+    "`Retry-After` seconds.",
+    {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying; absent when no chat model is "
+            "configured.",
+            "schema": {"type": "integer"},
+        }
+    },
 )
 UNHEALTHY = _error(
     503,
