@@ -17,7 +17,7 @@ import attrs
 from rag_core.answers import Answer, AnswerMode, Citation, Passage
 from rag_core.fusion import idf
 from rag_core.lexical import tokenize
-from rag_core.prose import items, paragraphs, snippet, truncate
+from rag_core.prose import Paragraph, items, paragraphs, snippet, truncate
 from rag_core.sections import about_the_page
 
 NOTHING_FOUND = "I couldn't find anything about that in the documentation."
@@ -26,6 +26,7 @@ _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, 
 _MIN_WORDS = 4
 _HEADING_WEIGHT = 0.5
 _KEEP_RATIO = 0.3
+_HEADED_ITEMS = 8  # a longer list opening a section is quoted item by item
 # Sentences about the text itself rather than its subject.
 _ABOUT_THE_TEXT = re.compile(
     r"^(?:in\s+)?(?:this|the)\s+(?:chapter|section|page|module|lesson|guide|tutorial|week)\b",
@@ -45,7 +46,7 @@ _LEAD_IN = re.compile(
 _BRACKET_NUMBER = re.compile(r"\[\d+\]")
 _SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。؟۔])|(?<=[.!?…。؟۔][\"'”’)]))\s+")
 _ABBREVIATION = re.compile(r"(?:(?i:\b(?:e\.g|i\.e|etc|vs|cf|fig|eq|approx|dr|mr|ms))|\b[A-Z])\.$")
-_DEFINING = r"(?:is|are|refers? to|means?|describes?|provides?|enables?)\b"
+_DEFINING = r"(?:is|are|refers? to|means?|describes?|represents?|provides?|enables?)\b"
 _QUESTION_WORDS = re.compile(r"^\s*(?:what|who)\s+(?:is|are)\s+(?:an?\s+|the\s+)?", re.I)
 _DEFINITION_BONUS = 1.5
 CODE_ONLY = "The answer is in the code example of the source below."
@@ -55,7 +56,7 @@ _TERMINAL = re.compile(r"[.!?…。؟۔][\"'”’)]*$")
 @attrs.frozen(slots=True)
 class _Source:
     citation: Citation  # numbered 0 until quoted
-    paragraphs: tuple[tuple[str, tuple[str, ...]], ...]  # (text, the list it leads into)
+    paragraphs: tuple[tuple[Paragraph, tuple[str, ...]], ...]  # each with the list it leads into
     heading_terms: frozenset[str] = frozenset()  # the page title's and the breadcrumb's
 
 
@@ -69,6 +70,8 @@ class _Sentence:
     # as the lead-in and its best item, not as the bag of every item's words.
     lead: frozenset[str] = frozenset()
     items: tuple[frozenset[str], ...] = ()
+    # A table row's column names: like headings, they count only where the cells lack them.
+    labels: frozenset[str] = frozenset()
 
 
 def compose_extractive(
@@ -130,7 +133,8 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
     sources = []
     if selection is not None:
         citation = Citation(0, "Selected text", "", (), snippet(selection), 1.0, None, None)
-        sources.append(_Source(citation, tuple((p, ()) for p in paragraphs(selection))))
+        selected = tuple((Paragraph(text), ()) for text in paragraphs(selection))
+        sources.append(_Source(citation, selected))
     for passage in sorted(passages, key=lambda p: p.rank):
         chunk = passage.chunk
         citation = Citation(
@@ -144,36 +148,54 @@ def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source
             document_id=chunk.document_id,
         )
         quotable = not about_the_page(chunk.heading_path)
-        prose = tuple(_with_lists(items(chunk.text))) if quotable else ()
+        parts = items(chunk.text, tables=True)
+        heading = chunk.heading_path[-1] if chunk.heading_path else ""
+        prose = tuple(_with_lists(parts, heading)) if quotable else ()
         headings = frozenset(tokenize(" ".join((chunk.title, *chunk.heading_path))))
         sources.append(_Source(citation, prose, headings))
     return sources
 
 
-def _with_lists(parts: Iterable[tuple[str, bool]]) -> Iterator[tuple[str, tuple[str, ...]]]:
+def _with_lists(
+    parts: Iterable[Paragraph], heading: str = ""
+) -> Iterator[tuple[Paragraph, tuple[str, ...]]]:
     """Paragraphs, each with the list items that follow it when it is a lead-in ending
     in ':' ("... offering several advantages:" and its items are quoted as one: the
-    items are what the lead-in says, and neither reads well alone)."""
-    lead: str | None = None
+    items are what the lead-in says, and neither reads well alone). A list that opens
+    the section, with no lead-in, is led by the section's ``heading`` ("Sensor
+    Systems:") when it has at most ``_HEADED_ITEMS`` items."""
+    lead: Paragraph | None = Paragraph(f"{heading}:") if heading else None
     listed: list[str] = []
-    for text, is_item in [*parts, ("", False)]:
-        if is_item and lead is not None:
-            listed.append(text.rstrip(" .;"))
+    opening = True  # still before the section's first paragraph
+    for part in [*parts, Paragraph("")]:
+        if part.item and lead is not None:
+            listed.append(part.text.rstrip(" .;"))
             continue
         if lead is not None:
-            yield lead, tuple(listed)
+            if not opening or len(listed) <= _HEADED_ITEMS:
+                if listed or not opening:
+                    yield lead, tuple(listed)
+            else:
+                yield from ((Paragraph(item, item=True), ()) for item in listed)
             lead, listed = None, []
-        if not is_item and text.endswith(":"):
-            lead = text
-        elif text:
-            yield text, ()
+        opening = False
+        if not part.item and not part.columns and part.text.endswith(":"):
+            lead = part
+        elif part.text:
+            yield part, ()
 
 
 def _sentences(source: int, item: _Source, *, lenient: bool) -> Iterator[_Sentence]:
     position = 0
     for paragraph, listed in item.paragraphs:
+        if paragraph.columns:  # a table row: one sentence; its column names are labels
+            labels = frozenset(tokenize(paragraph.columns))
+            cells = frozenset(tokenize(paragraph.cells))
+            yield _Sentence(source, position, paragraph.text, cells, labels=labels - cells)
+            position += 1
+            continue
         pieces: list[str] = []
-        for piece in _SENTENCE_BREAK.split(paragraph):
+        for piece in _SENTENCE_BREAK.split(paragraph.text):
             if pieces and _ABBREVIATION.search(pieces[-1]):
                 pieces[-1] = f"{pieces[-1]} {piece}"
             else:
@@ -221,7 +243,7 @@ def _scores(
         overlap = sum(weight[t] for t in _matched(s, question, weight))
         # The opening sentence of a section its headings name is about that subject.
         if overlap > 0 or s.position == 0:
-            named = (sources[s.source].heading_terms & question) - s.terms
+            named = ((sources[s.source].heading_terms | s.labels) & question) - s.terms
             overlap += _HEADING_WEIGHT * sum(weight.get(t, rarest) for t in named)
         if selection and s.source > 0:
             overlap += _SELECTION_WEIGHT * sum(weight[t] for t in s.terms & (extra - question))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 SNIPPET_CHARS = 240
 
@@ -15,6 +16,8 @@ _SKIP_LINE = re.compile(
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?")
 _QUOTE = re.compile(r"^\s*(?:>\s?)+")
 _INDENTED = re.compile(r"^(?: {4}|\t)")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_CELL_BREAK = re.compile(r"(?<!\\)\|")
 _INLINE = (
     (re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""),  # images
     (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url)
@@ -33,19 +36,52 @@ _INLINE = (
 )
 
 
+class Paragraph(NamedTuple):
+    text: str
+    item: bool = False  # a list item
+    # A table row: its cells' text, and its column names (which ``text`` also reads).
+    cells: str = ""
+    columns: str = ""
+
+
 def paragraphs(markdown: str) -> Iterator[str]:
     """The prose paragraphs of Markdown, inline syntax removed; code, tables and headings skipped."""
-    return (text for text, _ in items(markdown))
+    return (paragraph.text for paragraph in items(markdown))
 
 
-def items(markdown: str) -> Iterator[tuple[str, bool]]:
-    """:func:`paragraphs`, each with whether it is a list item."""
+def items(markdown: str, *, tables: bool = False) -> Iterator[Paragraph]:
+    """:func:`paragraphs`, each with whether it is a list item. With ``tables``, each
+    row of a table that has a header row is a paragraph too, read as its first cell
+    and the others named by their columns (:func:`table_row`)."""
     lines: list[str] = []
     listed = False
     in_fence = False
     in_indented_code = False
     previous_blank = True
-    for line in [*_without_front_matter(markdown.splitlines()), ""]:
+    header: list[str] | None = None  # the columns of the table being read
+    source = [*_without_front_matter(markdown.splitlines()), ""]
+    for number, line in enumerate(source):
+        if tables and not in_fence:
+            following = source[number + 1] if number + 1 < len(source) else ""
+            if header is None and "|" in line and _TABLE_RULE.match(following):
+                header, source[number + 1] = _cells(line), "|"  # the rule: an empty row
+            elif header is not None and "|" in line:
+                cells = _cells(line)
+                row = table_row(header, cells)
+                if lines:
+                    yield Paragraph(clean(" ".join(lines)), listed)
+                    lines = []
+                if row:
+                    yield Paragraph(row, cells=" ".join(cells), columns=" ".join(header[1:]))
+                continue
+            else:
+                header = None
+            if header is not None:
+                if lines:
+                    yield Paragraph(clean(" ".join(lines)), listed)
+                    lines = []
+                previous_blank = True
+                continue
         if _FENCE.match(line):
             in_fence = not in_fence
             line = ""
@@ -62,11 +98,36 @@ def items(markdown: str) -> Iterator[tuple[str, bool]]:
         skip = in_indented_code or line.count("|") >= 2 or _SKIP_LINE.match(line) is not None
         if previous_blank or skip or is_list_item:
             if lines:
-                yield clean(" ".join(lines)), listed
+                yield Paragraph(clean(" ".join(lines)), listed)
             lines = []
             listed = is_list_item
         if not (previous_blank or skip):
             lines.append(_LIST_ITEM.sub("", _QUOTE.sub("", line)))
+
+
+def _cells(line: str) -> list[str]:
+    cells = _CELL_BREAK.split(line.strip())
+    if cells and not cells[0].strip():
+        cells = cells[1:]
+    if cells and not cells[-1].strip():
+        cells = cells[:-1]
+    return [clean(cell.replace("\\|", "|")) for cell in cells]
+
+
+def table_row(header: list[str], cells: list[str]) -> str:
+    """A table row as a sentence: "Topics — Use Case: Continuous data streams;
+    Characteristics: Asynchronous." Empty when its first cell or all others are empty."""
+    if not cells or not cells[0]:
+        return ""
+    named = [
+        f"{column}: {cell}" if column else cell
+        for column, cell in zip(header[1:], cells[1:], strict=False)
+        if cell
+    ]
+    if not named:
+        return ""
+    text = f"{cells[0]} — {'; '.join(named)}"
+    return text if text[-1] in ".!?" else f"{text}."
 
 
 def _without_front_matter(lines: list[str]) -> list[str]:

@@ -68,8 +68,9 @@ def test_answer_quotes_relevant_sentences_with_resolving_citations() -> None:
     answer = compose_extractive("How do I create a publisher?", passages)
     _assert_citations_consistent(answer)
     assert answer.mode is AnswerMode.EXTRACTIVE
-    assert answer.text.startswith("A publisher sends messages on a topic to every subscriber. [1]")
-    assert "In ROS 2 you create a publisher with create_publisher on a node. [1]" in answer.text
+    assert answer.text.startswith(
+        "In ROS 2 you create a publisher with create_publisher on a node. [1]"
+    )
     first = answer.citations[0]
     assert (first.title, first.route, first.heading_path) == (
         "Page 1",
@@ -378,3 +379,49 @@ def test_a_list_scores_by_its_lead_in_and_best_item_not_by_all_its_words() -> No
         "physics simulation perception language", [modules, gazebo], max_sentences=1
     )
     assert answer.text.startswith("Gazebo gives accurate physics simulation")
+
+
+def test_a_table_row_is_quoted_as_a_sentence_naming_its_columns() -> None:
+    patterns = _passage(
+        "Pick the pattern by how the data flows.\n\n"
+        "| Pattern | Use Case | Characteristics |\n"
+        "|---------|----------|-----------------|\n"
+        "| Topics | Continuous data streams | Asynchronous, **broadcast**, no acknowledgment |\n"
+        "| Services | Simple request-response | Synchronous, blocking, request-reply |\n",
+        1,
+    )
+    answer = compose_extractive("Do topics acknowledge messages?", [patterns], max_sentences=1)
+    assert answer.text == (
+        "Topics — Use Case: Continuous data streams; Characteristics: Asynchronous, "
+        "broadcast, no acknowledgment. [1]"
+    )
+
+
+def test_a_table_without_a_header_row_is_not_quoted() -> None:
+    grid = _passage("| Topics | asynchronous acknowledgment |\n| Services | blocking |", 1)
+    assert compose_extractive("topics acknowledgment", [grid]).text.startswith(CODE_ONLY)
+
+
+def test_a_list_that_opens_its_section_is_quoted_under_its_heading() -> None:
+    sensors = _passage(
+        "- **LiDAR**: Light Detection and Ranging for 3D mapping\n"
+        "- **Cameras**: Visual perception for object recognition\n"
+        "- **IMUs**: Inertial Measurement Units for balance",
+        1,
+    )
+    sensors = attrs.evolve(
+        sensors, chunk=attrs.evolve(sensors.chunk, heading_path=("Bridge", "Sensor Systems"))
+    )
+    answer = compose_extractive("What sensors does a robot rely on?", [sensors])
+    assert answer.text == (
+        "Sensor Systems: LiDAR: Light Detection and Ranging for 3D mapping; Cameras: Visual "
+        "perception for object recognition; IMUs: Inertial Measurement Units for balance. [1]"
+    )
+
+
+def test_a_long_list_opening_its_section_is_quoted_item_by_item() -> None:
+    glossary = "\n".join(f"- **Term{n}**: meaning number {n} of the glossary" for n in range(12))
+    glossary += "\n- **Odometry**: Estimating position from wheel motion"
+    passage = _passage(glossary, 1)
+    answer = compose_extractive("What is odometry?", [passage], max_sentences=1)
+    assert answer.text == "Odometry: Estimating position from wheel motion. [1]"
