@@ -180,7 +180,7 @@ class Ingestor:
     async def _write(self, chunks: Sequence[Chunk]) -> int:
         """Encode, embed and upsert ``chunks``; returns how many embed() calls were made."""
         texts = [indexed_text(chunk) for chunk in chunks]
-        sparse = [self._encoder.encode_document(text) for text in texts]
+        sparse = [self._encoder.encode_document(c.text, heading=c.breadcrumb) for c in chunks]
         dense: list[tuple[float, ...] | None] = [None] * len(chunks)
         calls = 0
         if self._embedder is not None:

@@ -38,8 +38,10 @@ class SearchQuery:
 class SparseEncoder(Protocol):
     """Turns text into sparse term vectors (pure computation, no I/O)."""
 
-    def encode_document(self, text: str) -> SparseVector:
-        """Document-side weights (term-frequency saturation, length normalisation)."""
+    def encode_document(self, text: str, heading: str = "") -> SparseVector:
+        """Document-side weights (term-frequency saturation, length normalisation);
+        ``heading`` is the chunk's breadcrumb (page title and headings), a field that
+        may count more than its text."""
         ...
 
     def encode_query(self, text: str) -> SparseVector:

@@ -23,7 +23,8 @@ class FakeEncoder:
     def __init__(self) -> None:
         self.encoded: list[str] = []
 
-    def encode_document(self, text: str) -> SparseVector:
+    def encode_document(self, text: str, heading: str = "") -> SparseVector:
+        text = f"{heading}\n{text}" if heading else text
         self.encoded.append(text)
         counts: dict[int, float] = {}
         for word in re.findall(r"\w+", text.lower()):

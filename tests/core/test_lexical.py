@@ -175,3 +175,17 @@ async def test_exact_identifier_outranks_prose_mentioning_its_parts() -> None:
     texts = [prose, code, "spin the executor", "timers fire callbacks"]
     ranked = await _search(texts, "create_publisher")
     assert ranked[:2] == [code, prose]
+
+
+def test_heading_terms_count_more_than_the_same_terms_in_the_text() -> None:
+    encoder = LexicalEncoder()
+    body = _filler(10)
+    in_text = encoder.encode_document(f"gripper {body}")
+    in_heading = encoder.encode_document(body, heading="gripper")
+    assert _weight(in_heading, "gripper") > _weight(in_text, "gripper")
+    assert encoder.encode_document(body, heading="") == encoder.encode_document(body)
+
+
+def test_the_average_length_fits_the_chunkers_sections() -> None:
+    # Measured on two corpora chunked by Chunker(): 86 and 105 terms per chunk on average.
+    assert 80 <= LexicalEncoder().avg_length <= 110
