@@ -35,6 +35,8 @@ class Grounding:
     retrieval: str
     degraded: tuple[str, ...]
     usage: Usage
+    # The passages' neighbouring chunks, for the extractive composer (ranked after them).
+    nearby: tuple[Passage, ...] = ()
 
     @property
     def numbered(self) -> dict[int, Citation]:
@@ -137,9 +139,10 @@ class Answerer:
         if selected_text.strip():
             sources.append(selection_citation(selected_text, 1))
             texts.append(selected_text)
-        # A model reads each passage with its neighbours (the extractive composer quotes
-        # the passages themselves: measured, it picked worse sentences from the wider text).
-        wide = await self._retriever.widen(found.passages)
+        # A model reads each passage with its neighbours; the extractive composer reads
+        # them as passages of their own, after the retrieved ones (measured: quoting from
+        # the merged wider text picked worse sentences).
+        wide, nearby = await self._retriever.surroundings(found.passages)
         for passage, read in zip(found.passages, wide, strict=True):
             sources.append(citation_for(passage, len(sources) + 1))
             texts.append(read.chunk.text)
@@ -152,6 +155,7 @@ class Answerer:
             retrieval=found.mode,
             degraded=found.degraded,
             usage=usage,
+            nearby=tuple(nearby),
         )
 
     async def _standalone(self, question: str, history: Sequence[Message]) -> tuple[str, Usage]:
@@ -194,7 +198,9 @@ class Answerer:
 
     def _extractive(self, grounding: Grounding, degraded: tuple[str, ...] = ()) -> Answer:
         answer = compose_extractive(
-            grounding.question, grounding.passages, selected_text=grounding.selected_text
+            grounding.question,
+            [*grounding.passages, *grounding.nearby],
+            selected_text=grounding.selected_text,
         )
         return attrs.evolve(
             answer,

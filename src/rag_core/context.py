@@ -5,6 +5,11 @@ answers is often in the chunk before or after, under the same heading. So what
 reaches the model, and the extractive composer, is each passage's chunk joined
 with its neighbours in the document — consecutive ordinals within the passage's
 parent section — nearest first, within a character budget per passage.
+
+The extractive composer quotes sentences, so it reads the neighbours as passages
+of their own (:func:`neighbours`, with their own headings), ranked after the
+retrieved ones and worth ``NEIGHBOUR_WEIGHT`` of their score: the list under
+"Key Features of Gazebo" can answer when retrieval found the section's code.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from rag_core.documents import Chunk
 
 _MAX_OVERLAP = 400  # the chunker repeats at most its overlap (200 chars by default)
 _MIN_OVERLAP = 12  # shorter matches are chance ("s" ending one chunk and starting the next)
+NEIGHBOUR_WEIGHT = 0.5
+_NEIGHBOUR_STEPS = (1, -1, 2, -2)
 
 
 def widen(passages: Sequence[Passage], stored: Sequence[Chunk], max_chars: int) -> list[Passage]:
@@ -34,6 +41,31 @@ def widen(passages: Sequence[Passage], stored: Sequence[Chunk], max_chars: int) 
         )
         for p in passages
     ]
+
+
+def neighbours(passages: Sequence[Passage], stored: Sequence[Chunk]) -> list[Passage]:
+    """The chunks next to ``passages`` (up to two either side, within each passage's
+    parent section) that were not retrieved, each once: passages ranked after the
+    retrieved ones, in their order and nearest first, scored ``NEIGHBOUR_WEIGHT`` of
+    the passage they neighbour."""
+    by_position = {(c.document_id, c.ordinal): c for c in stored}
+    seen = {p.chunk.id for p in passages}
+    found: list[Passage] = []
+    for passage in passages:
+        chunk = passage.chunk
+        section = chunk.heading_path[:-1] or chunk.heading_path
+        for step in _NEIGHBOUR_STEPS:
+            neighbour = by_position.get((chunk.document_id, chunk.ordinal + step))
+            if (
+                neighbour is None
+                or neighbour.id in seen
+                or neighbour.heading_path[: len(section)] != section
+            ):
+                continue
+            seen.add(neighbour.id)
+            rank = len(passages) + len(found) + 1
+            found.append(Passage(neighbour, passage.score * NEIGHBOUR_WEIGHT, rank))
+    return found
 
 
 def _widened(

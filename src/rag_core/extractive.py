@@ -22,6 +22,9 @@ from rag_core.sections import about_the_page
 
 NOTHING_FOUND = "I couldn't find anything about that in the documentation."
 _RANK_BONUS = 0.25  # breaks near-ties in favour of better-ranked sources
+# How much a sentence's score follows its passage's retrieval score (relative to the
+# best passage's): half of it, so a weakly retrieved passage's sentence counts less.
+_RETRIEVAL_WEIGHT = 0.5
 _SELECTION_WEIGHT = 0.5  # selected-text terms count, less than the question's, for passages
 _MIN_WORDS = 4
 _HEADING_WEIGHT = 0.5
@@ -233,11 +236,13 @@ def _scores(
 ) -> dict[_Sentence, float]:
     """Rarity-weighted overlap with the question (and, for passages, the selection).
     A question term the sentence lacks but its headings name ("Key Features of
-    Gazebo" above "Accurate physics simulation ...") counts ``_HEADING_WEIGHT``."""
+    Gazebo" above "Accurate physics simulation ...") counts ``_HEADING_WEIGHT``; the
+    overlap then follows the passage's retrieval score by ``_RETRIEVAL_WEIGHT``."""
     wanted = question | extra
     frequency = Counter(term for s in sentences for term in s.terms & wanted)
     weight = {term: idf(len(sentences), count) for term, count in frequency.items()}
     rarest = idf(len(sentences), 0)  # a term only the headings name
+    top = max((source.citation.score for source in sources), default=0.0)
     scores = {}
     for s in sentences:
         overlap = sum(weight[t] for t in _matched(s, question, weight))
@@ -249,6 +254,9 @@ def _scores(
             overlap += _SELECTION_WEIGHT * sum(weight[t] for t in s.terms & (extra - question))
         if _ABOUT_THE_TEXT.match(s.text):  # "This chapter covers X" names X, says nothing of it
             overlap *= _ABOUT_THE_TEXT_WEIGHT
+        if top > 0 and not (selection and s.source == 0):  # the selection has no score
+            found = max(sources[s.source].citation.score, 0.0) / top
+            overlap *= 1 - _RETRIEVAL_WEIGHT + _RETRIEVAL_WEIGHT * found
         scores[s] = overlap + _RANK_BONUS / (1 + s.source) if overlap > 0 else 0.0
     return scores
 

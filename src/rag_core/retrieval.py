@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from rag_core.answers import Passage
-from rag_core.context import widen
+from rag_core.context import neighbours, widen
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import Embedder, SearchQuery, SparseEncoder, VectorIndex
 from rag_core.sections import about_the_page
@@ -120,14 +120,21 @@ class Retriever:
         """Each passage read with its neighbours, up to ``widen_chars`` (see
         :mod:`rag_core.context`); the passages as they are when ``widen_chars`` is
         0 or the index cannot list the neighbours."""
+        wide, _ = await self.surroundings(passages)
+        return wide
+
+    async def surroundings(self, passages: list[Passage]) -> tuple[list[Passage], list[Passage]]:
+        """:meth:`widen`'s passages, and their neighbouring chunks as passages of their
+        own (:func:`rag_core.context.neighbours`), from one read of the index: both
+        only when ``widen_chars`` is set (none when the index cannot list them)."""
         if not self._widen_chars or not passages:
-            return passages
+            return passages, []
         documents = sorted({p.chunk.document_id for p in passages})
         try:
             stored = await self._index.chunks(documents)
         except DependencyUnavailable:
-            return passages
-        return widen(passages, stored, self._widen_chars)
+            return passages, []
+        return widen(passages, stored, self._widen_chars), neighbours(passages, stored)
 
     async def _embed(self, query: str) -> tuple[float, ...] | None:
         if self._embedder is None:

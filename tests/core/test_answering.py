@@ -176,3 +176,20 @@ async def test_chat_stream_final_event_carries_the_session() -> None:
     final = events[-1]
     assert isinstance(final, AnswerComplete) and final.session_id
     assert len(await store.messages(final.session_id)) == 2
+
+
+async def test_without_a_model_a_neighbouring_chunk_can_answer_for_a_code_passage() -> None:
+    index, encoder = InMemoryIndex(), LexicalEncoder()
+    page = (
+        "# Gazebo\n\n## Physics\n\n```xml\n<physics type='ode'><gazebo/></physics>\n"
+        "<physics><engine/><gazebo/></physics>\n```\n\n"
+        "## Engines\n\nIt runs on ODE, Bullet, Simbody or DART, chosen per world.\n"
+    )
+    chunker = Chunker(max_chars=80, overlap_chars=0)
+    await Ingestor(index, encoder, chunker).ingest([parse_document("docs/gazebo.md", page)])
+    question = "gazebo physics"
+    alone = await Answerer(Retriever(index, encoder, limit=1), None).answer(question)
+    assert alone.text.startswith("The answer is in the code example")
+    wide = Retriever(index, encoder, limit=1, widen_chars=1000)
+    answer = await Answerer(wide, None).answer(question)
+    assert answer.text == "It runs on ODE, Bullet, Simbody or DART, chosen per world. [1]"

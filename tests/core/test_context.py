@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from rag_core.answers import Passage
-from rag_core.context import widen
+from rag_core.context import NEIGHBOUR_WEIGHT, neighbours, widen
 from rag_core.documents import Chunk
 
 
@@ -49,3 +49,17 @@ def test_the_budget_stops_the_widening_and_retrieved_neighbours_are_left_to_them
     )
     assert "Topics are named buses" not in first.chunk.text
     assert "A publisher writes" not in second.chunk.text
+
+
+def test_the_neighbours_of_passages_are_passages_ranked_after_them() -> None:
+    near = neighbours([Passage(STORED[2], 0.8, 1)], STORED)
+    # Within the passage's parent section ("Topics"), nearest first, after then before.
+    assert [p.chunk.ordinal for p in near] == [3, 1]
+    assert [p.rank for p in near] == [2, 3]
+    assert all(p.score == 0.8 * NEIGHBOUR_WEIGHT for p in near)
+
+
+def test_a_neighbour_is_listed_once_and_never_when_it_was_retrieved() -> None:
+    near = neighbours([Passage(STORED[2], 1.0, 1), Passage(STORED[3], 0.5, 2)], STORED)
+    assert [p.chunk.ordinal for p in near] == [1]
+    assert neighbours([], STORED) == []

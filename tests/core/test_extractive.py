@@ -375,6 +375,7 @@ def test_a_list_scores_by_its_lead_in_and_best_item_not_by_all_its_words() -> No
         1,
     )
     gazebo = _passage("Gazebo gives accurate physics simulation for robots.", 2)
+    gazebo = attrs.evolve(gazebo, score=modules.score)  # retrieval found both as relevant
     answer = compose_extractive(
         "physics simulation perception language", [modules, gazebo], max_sentences=1
     )
@@ -425,3 +426,12 @@ def test_a_long_list_opening_its_section_is_quoted_item_by_item() -> None:
     passage = _passage(glossary, 1)
     answer = compose_extractive("What is odometry?", [passage], max_sentences=1)
     assert answer.text == "Odometry: Estimating position from wheel motion. [1]"
+
+
+def test_a_sentence_from_a_better_retrieved_passage_counts_more() -> None:
+    strong = _passage("Reliable delivery retransmits lost samples.", 1)
+    weak = _passage("Best effort delivery drops lost samples.", 2)
+    weak = attrs.evolve(weak, score=0.1, rank=1)  # ranked first, but a far weaker match
+    strong = attrs.evolve(strong, rank=2)
+    answer = compose_extractive("lost samples delivery", [weak, strong], max_sentences=1)
+    assert answer.text == "Reliable delivery retransmits lost samples. [1]"
