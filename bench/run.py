@@ -7,6 +7,7 @@
     .venv/bin/python -m bench.run search     # EdgeIndex and lexical /chat at 1k / 10k / 100k
     .venv/bin/python -m bench.run startup    # process start to /health/ready
     .venv/bin/python -m bench.run memory     # resident memory, empty and 10k chunks
+    .venv/bin/python -m bench.run hostile    # huge bodies and heads, slow clients, forged XFF
     .venv/bin/python -m bench.run all        # all of the above, in that order
 
 Each prints a summary and writes bench/results/<scenario>-<time>.json (with the date,
@@ -24,7 +25,7 @@ from typing import Any
 
 from bench.common import log, machine, save
 
-SCENARIOS = ("health", "chat", "stream", "ingest", "search", "startup", "memory")
+SCENARIOS = ("health", "chat", "stream", "ingest", "search", "startup", "memory", "hostile")
 
 
 def _module(name: str) -> Any:

@@ -68,6 +68,46 @@ class Settings(BaseSettings):
         50_000, ge=1, description="Most clients remembered per policy (bounds memory)."
     )
 
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body on every route but POST /ingest: a larger one is a 413 "
+        "before it is read (from Content-Length, or counted as a chunked body streams in).",
+    )
+    max_ingest_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest POST /ingest body (`rag-backend ingest` sends one folder per "
+        "request); the admin key is checked first, and a larger body is a 413 before it is read.",
+    )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Request line and headers together: more is a 431 and the connection closed.",
+    )
+    request_head_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, counted from "
+        "the connection (or the request's first byte on a kept-alive one): then 408 and closed.",
+    )
+    request_body_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a client has to send a whole request body once its headers are in: "
+        "then 408 (when no answer has started) and closed. 64 MiB in 60 s needs 9 Mbit/s.",
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, description="Seconds an idle kept-alive connection stays open between requests."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections (and requests in flight) at most: one more is answered 503 "
+        "and closed at once.",
+    )
+
     openai_api_key: SecretStr | None = Field(
         None, description="Enables embeddings and generated answers."
     )

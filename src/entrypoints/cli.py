@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.http.app import create_app
-    from entrypoints.server import serve
+    from entrypoints.server import ConnectionLimits, serve
 
     updates: dict[str, Any] = {}
     if args.ingest:
@@ -136,7 +136,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     instance.install(app, settings)  # so the CLI can tell this service from any other
     failures = _report_startup_failures(app, settings)
     try:
-        serve(app, settings.host, settings.port)
+        serve(app, settings.host, settings.port, ConnectionLimits.of(settings))
     except SystemExit:  # uvicorn's exit when the start-up failed
         if failures:
             return exit_code(failures[0])

@@ -295,3 +295,33 @@ def test_the_validation_body_is_declared_with_a_text_detail() -> None:
     assert errors["items"] == {"$ref": "#/components/schemas/ValidationError"}
     reason = document["components"]["schemas"]["ValidationError"]
     assert set(reason["properties"]) == {"loc", "msg", "type"}  # never the input
+
+
+async def test_bodies_over_their_bound_declare_413(make_api: ApiFactory) -> None:
+    api = await make_api(max_body_bytes=1024, max_ingest_body_bytes=4096)
+    big = {"query": "x" * 2000}
+    await api.expect(413, "POST", "/chat", json=big)
+    await api.expect(413, "POST", "/chat/stream", json=big)
+    body = {"email": "a@example.com", "name": "x" * 2000, "password": PASSWORD}
+    await api.expect(413, "POST", "/api/auth/sign-up", json=body)
+    await api.expect(413, "POST", "/translate/batch", json={"texts": ["x" * 2000]})
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    medium = {"path": "docs/topics.md", "text": "# Topics\n\n" + "A topic is a bus. " * 110}
+    ingested = await api.client.post("/ingest", json={"documents": [medium]}, headers=admin)
+    assert ingested.status_code == 200, ingested.text  # over the default bound, within /ingest's
+    document = {"path": "docs/big.md", "text": "x" * 5000}
+    await api.expect(413, "POST", "/ingest", json={"documents": [document]}, headers=admin)
+
+
+def test_every_route_with_a_body_declares_413() -> None:
+    document = create_app(Settings(_env_file=None)).openapi()
+    with_body = [
+        (method, path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert len(with_body) > 10
+    for method, path in with_body:
+        declared = document["paths"][path][method]["responses"]
+        assert "413" in declared, (method, path)

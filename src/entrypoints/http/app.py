@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,7 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from adapters.settings import ConfigurationError, Settings
 from entrypoints.bootstrap import build_container, check_production
 from entrypoints.container import Container
-from entrypoints.http import errors, page, rate_limit
+from entrypoints.http import errors, page, rate_limit, responses
+from entrypoints.http.bodies import BodyLimitMiddleware
 from entrypoints.http.metrics import Metrics, MetricsMiddleware, metrics_router
 from entrypoints.http.rate_limiter import RateLimitConfig, RateLimiter
 from entrypoints.http.request_id import RequestIdMiddleware
@@ -103,6 +105,13 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(sessions.router)
     app.include_router(transforms.router)
     app.include_router(ingest.router)
+    _declare_body_limit(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        limits={"/ingest": settings.max_ingest_body_bytes},
+        hints={"/ingest": "send fewer documents per request, or raise MAX_INGEST_BODY_BYTES"},
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=cors_origins(settings),
@@ -113,10 +122,25 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         expose_headers=["X-Request-ID", "Retry-After"],
     )
     app.include_router(metrics_router(metrics))
-    # Outermost first at run time: request id, then metrics, then CORS.
+    # Outermost first at run time: request id, then metrics, then CORS (so a 413 carries
+    # its headers), then the body bounds.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _declare_body_limit(app: FastAPI) -> None:
+    """The document declares the 413 that BodyLimitMiddleware answers on every route
+    with a body (after errors.install's rewrite of the 422)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            responses.declare_body_limit(build())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def cors_origins(settings: Settings) -> list[str]:

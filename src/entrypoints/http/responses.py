@@ -9,6 +9,10 @@ FastAPI declares it by itself on every route that takes parameters or a body, as
 ``HTTPValidationError``, a component ``errors.py`` rewrites to the body it sends
 (a domain ``InvalidInput`` gets that shape too). Unexpected 500s are not declared.
 
+Every route that takes a body can answer 413 (``bodies.BodyLimitMiddleware`` bounds
+them all): :func:`declare_body_limit` adds :data:`TOO_LARGE` to each such operation
+once the document is built, so a new route is declared as soon as it takes a body.
+
 A 401 carries ``WWW-Authenticate``; a 429 and a dependency's 503 carry
 ``Retry-After`` (whole seconds; for a 503, 5 when the dependency gave no hint), but
 not the 503 of a chat model that is not configured at all.
@@ -113,6 +117,13 @@ NOT_READY = _error(
     "(no `Retry-After`).",
 )
 
+TOO_LARGE = _error(
+    413,
+    "The body is larger than this route's bound (`MAX_BODY_BYTES`; for `/ingest`, "
+    "`MAX_INGEST_BODY_BYTES`): refused before it is read, from `Content-Length` or as a "
+    "chunked body streams in, and the connection is closed.",
+)
+
 SESSION_OWNER = ANOTHER_USERS_SESSION | UNKNOWN_SESSION
 """A route that reads or writes a chat session by id (403 another user's, 404 unknown)."""
 
@@ -120,3 +131,16 @@ ASKING = BAD_BODY | INVALID_TOKEN | SESSION_OWNER | TOO_MANY_REQUESTS | UNAVAILA
 """``POST /chat`` and ``/chat/stream``: an unreadable body; a bad token; a signed-in reader's ``session_id``
 that is unknown or another user's; the chat limit; the index (without
 ``selected_text``) or, signed in, the database down."""
+
+
+def declare_body_limit(document: dict[str, Any]) -> None:
+    """Declare :data:`TOO_LARGE` on every operation of ``document`` that takes a body."""
+    status, response = next(iter(TOO_LARGE.items()))
+    declared = {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault(str(status), declared)

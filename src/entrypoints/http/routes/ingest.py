@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter
 
-from entrypoints.http.deps import AdminDep, ContainerDep, MetricsDep
+from entrypoints.http.deps import AdminDep, AdminFirstRoute, ContainerDep, MetricsDep
 from entrypoints.http.responses import (
     ADMIN_DISABLED,
     ADMIN_KEY_REQUIRED,
@@ -17,7 +17,7 @@ from entrypoints.http.responses import (
 from entrypoints.http.schemas import IngestRequest, IngestResponse
 from rag_core.markdown import parse_document
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=AdminFirstRoute)
 
 
 @router.post(
