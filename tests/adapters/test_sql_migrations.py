@@ -53,6 +53,7 @@ from adapters.sql.migrate import (
 )
 from adapters.sql.schema import UtcDateTime, metadata
 from postgres import fresh_database
+from service_process import clean_env, cli
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_schema"
 CHAT_TABLES = ("chat_sessions", "chat_messages")
@@ -429,3 +430,22 @@ def test_a_revision_newer_than_this_release_is_left_alone(
     assert "9999" in caplog.text and "does not know" in caplog.text
     with engine.connect() as connection:
         assert current(connection) == "9999"
+
+
+def test_the_db_commands(tmp_path: Path) -> None:
+    """``rag-backend db current`` and ``db upgrade`` on the local SQLite database, made
+    by create_all before migrations."""
+    env = clean_env(DATA_DIR=str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    legacy = create_engine_for(f"sqlite:///{tmp_path / 'data' / 'rag.db'}")
+    create_legacy(legacy)
+    legacy.dispose()
+
+    before = cli("db", "current", env=env, cwd=tmp_path)
+    assert before.returncode == 1, before.stderr
+    assert "made before migrations" in before.stdout
+    upgraded = cli("db", "upgrade", env=env, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"stamped as {BASELINE}" in upgraded.stdout
+    after = cli("db", "current", env=env, cwd=tmp_path)
+    assert (after.returncode, after.stdout.split(": ", 1)[1].strip()) == (0, f"{head()} (head)")
