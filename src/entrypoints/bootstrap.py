@@ -109,7 +109,7 @@ async def build_container(
     try:
         index, after_deletes = _build_index(settings)
         closers.append(index.close)
-        engine, dependency = _build_engine(settings)
+        engine, dependency = database_engine(settings)
 
         async def dispose() -> None:
             await asyncio.to_thread(engine.dispose)
@@ -333,7 +333,9 @@ class LazyEmbedder:
         return await self._built.embed(texts)
 
 
-def _build_engine(settings: Settings) -> tuple[Engine, str]:
+def database_engine(settings: Settings) -> tuple[Engine, str]:
+    """The configured database's engine (PostgreSQL, else SQLite in DATA_DIR) and
+    its dependency name for errors and breakers. Does not connect."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # also holds the outbox
     if settings.database_url:
         url, dependency = settings.database_url.get_secret_value(), "postgres"

@@ -1,4 +1,4 @@
-"""The `rag-backend` command: serve, ingest, ask, eval, check-config."""
+"""The `rag-backend` command: serve, ingest, ask, eval, reindex, check-config, db."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ import httpx
 from adapters.filesystem import check_source, read_sources
 from adapters.index_lock import IndexLocked
 from adapters.settings import ConfigurationError, Settings
+from adapters.sql import migrate
+from adapters.sql.engine import create_engine_for, dependency_errors, prepare_schema, redact
+from adapters.sql.schema import metadata
 from entrypoints import evaluate, instance, logs
-from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
+from entrypoints.bootstrap import admin_key_path, build_container, database_engine, plan_adapters
 from entrypoints.container import Container, ingest_demo, source_of
 from entrypoints.reindex import reembed
 from rag_core.errors import IndexMismatch, InvalidInput, RagError
@@ -115,6 +119,22 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="show which adapters the environment selects")
     check.set_defaults(run=_check_config)
+
+    db = commands.add_parser("db", help="the database schema's migrations")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    db_commands.add_parser(
+        "upgrade", help="migrate the configured database to this release's head (start-up does too)"
+    ).set_defaults(run=_db_upgrade)
+    db_commands.add_parser(
+        "current", help="show the database's revision and the head (exit 1 unless at the head)"
+    ).set_defaults(run=_db_current)
+    revision = db_commands.add_parser(
+        "revision",
+        help="write a new migration for what the models changed (a source checkout; no "
+        "database needed)",
+    )
+    revision.add_argument("-m", "--message", required=True, help="what the migration does")
+    revision.set_defaults(run=_db_revision)
     return parser
 
 
@@ -274,6 +294,57 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         print("missing for production: " + ", ".join(missing))
         return 1
     print("configuration ok")
+    return 0
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    engine, dependency = database_engine(settings)
+    try:
+        change = prepare_schema(engine, dependency=dependency)
+    finally:
+        engine.dispose()
+    print(f"{redact(engine.url)}: {change.describe()}")
+    return 0
+
+
+def _db_current(settings: Settings, args: argparse.Namespace) -> int:
+    engine, dependency = database_engine(settings)
+    try:
+        with dependency_errors(dependency), engine.connect() as connection:
+            revision = migrate.current(connection)
+            unmigrated = revision is None and migrate.is_unmigrated_schema(connection)
+    finally:
+        engine.dispose()
+    head = migrate.head()
+    if revision == head:
+        state = f"{revision} (head)"
+    elif unmigrated:
+        state = f"none: made before migrations (an upgrade stamps it as {migrate.BASELINE})"
+    elif revision is None:
+        state = "none: no schema yet"
+    else:
+        state = f"{revision}, head is {head}: run rag-backend db upgrade (start-up does too)"
+    print(f"{redact(engine.url)}: {state}")
+    return 0 if revision == head else 1
+
+
+def _db_revision(settings: Settings, args: argparse.Namespace) -> int:
+    if not migrate.VERSIONS.is_dir() or "site-packages" in migrate.VERSIONS.parts:
+        raise Failed(f"{migrate.VERSIONS} is not a source checkout's: install with pip -e")
+    with tempfile.TemporaryDirectory() as folder:
+        # A scratch SQLite database at the head is what the models are compared with.
+        engine = create_engine_for(f"sqlite:///{Path(folder) / 'head.db'}")
+        try:
+            prepare_schema(engine)
+            with engine.connect() as connection:
+                if not migrate.differences(connection, metadata):
+                    print("the migrations already build the models' schema: nothing to write")
+                    return 1
+            with engine.begin() as connection:
+                path = migrate.new_revision(args.message, connection)
+        finally:
+            engine.dispose()
+    print(f"wrote {path}: review it, then run the tests (SQLite and PostgreSQL)")
     return 0
 
 

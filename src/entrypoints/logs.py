@@ -153,4 +153,6 @@ def configure(
         logger.propagate = True
     # httpx logs every request URL at INFO; keep it quiet (URLs may carry hosts we do not print).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic says which dialect it uses on every start; adapters.sql logs what it migrated.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return handler

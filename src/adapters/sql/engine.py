@@ -1,4 +1,4 @@
-"""Connecting to the database: URL handling, engine construction, schema preparation,
+"""Connecting to the database: URL handling, engine construction, schema migration,
 and the translation of connection failures into DependencyUnavailable.
 
 PostgreSQL (psycopg2) in production, an SQLite file locally; nothing else is accepted.
@@ -7,6 +7,7 @@ PostgreSQL (psycopg2) in production, an SQLite file locally; nothing else is acc
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import weakref
 from collections.abc import Callable, Iterator
@@ -22,10 +23,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, Operationa
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from adapters.sql.schema import metadata
+from adapters.sql.migrate import SchemaChange, upgrade
 from rag_core.errors import DependencyUnavailable, InvalidInput
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg2"})
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
@@ -193,23 +195,36 @@ def dependency_errors(dependency: str) -> Iterator[None]:
 _PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def prepare_schema(engine: Engine, *, dependency: str = "database") -> None:
-    """Create the tables that are missing; never alters or drops.
+def prepare_schema(engine: Engine, *, dependency: str = "database") -> SchemaChange:
+    """Migrate the schema to this release's head (:mod:`adapters.sql.migrate`).
 
-    Safe on every boot and from several instances at once: on PostgreSQL a
-    transaction-scoped advisory lock serialises the instances (it also works
-    behind a transaction pooler). Raises DependencyUnavailable as
-    :func:`dependency_errors` does. :func:`run_sql` calls it on an engine's
-    first use, so a service started while its database was down prepares the
-    schema once the database answers.
+    Safe on every boot and from several instances at once: the migrations run in
+    one transaction that first takes the schema lock, so the first instance
+    migrates and the others find the head. On PostgreSQL that is a
+    transaction-scoped advisory lock (it also works behind a transaction pooler),
+    and the DDL commits or rolls back as a whole; on SQLite, ``BEGIN IMMEDIATE``
+    (the database's write lock, waited for up to the busy timeout). A schema made
+    by ``create_all`` before migrations is stamped as the baseline, then upgraded.
+    Raises DependencyUnavailable as :func:`dependency_errors` does.
+    :func:`run_sql` calls it on an engine's first use, so a service started while
+    its database was down migrates once the database answers.
     """
     with dependency_errors(dependency), engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
-            )
-        metadata.create_all(connection)
+        lock_schema(connection)
+        change = upgrade(connection)
     _PREPARED.add(engine)
+    if change.changed or change.unknown:
+        log.log(logging.WARNING if change.unknown else logging.INFO, "%s", change.describe())
+    return change
+
+
+def lock_schema(connection: Connection) -> None:
+    """Take the schema lock for the rest of ``connection``'s transaction (its first
+    statement on SQLite, where ``BEGIN IMMEDIATE`` opens the transaction)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 DEFAULT_CALL_TIMEOUT = 10.0
