@@ -379,3 +379,45 @@ def test_the_list_names_each_page_once() -> None:
         "- [4] Selected text"
     )
     assert with_sources("Nothing found.", [], None) == "Nothing found."
+
+
+# --- 7. an empty bearer is no credential (issue 14, item 9) ---------------------------
+
+# The site sends `Bearer ${localStorage.getItem("auth_token") || ""}` on /chat: signed
+# out (or before the token is stored), that is a Bearer scheme with nothing after it.
+NO_CREDENTIAL = [b"Bearer ", b"Bearer", b"bearer   ", b"", b"  "]
+
+
+@pytest.mark.parametrize("authorization", NO_CREDENTIAL)
+async def test_an_empty_bearer_is_anonymous(
+    client: httpx.AsyncClient, authorization: bytes
+) -> None:
+    headers = {b"Authorization": authorization}
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["session_id"] is None  # answered, not stored
+    session = await client.get("/api/auth/get-session", headers=headers)
+    assert session.json() == {"user": None, "session": None}
+    # Where signing in is required it is the plain challenge, not "invalid token".
+    refused = await client.get("/api/chat/sessions", headers=headers)
+    assert_text_detail(refused, 401)
+    assert refused.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "authorization", [b"Bearer x", b"Bearer null", b"Bearer  x ", b"Basic YWRhOnBhc3M=", b"x"]
+)
+async def test_a_present_credential_that_is_invalid_stays_a_401(
+    client: httpx.AsyncClient, authorization: bytes
+) -> None:
+    headers = {b"Authorization": authorization}
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
+    assert_text_detail(answer, 401)
+    assert answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_only_http_whitespace_counts_as_nothing(client: httpx.AsyncClient) -> None:
+    # A no-break space after the scheme is a (bad) credential, not blank.
+    headers = {b"Authorization": "Bearer \u00a0".encode("latin-1")}
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
+    assert_text_detail(answer, 401)
