@@ -317,7 +317,12 @@ def test_a_blank_site_url_is_unset() -> None:
 
 # --- 6. a linked Sources list appended to /chat's response -----------------------------
 
-LISTED = "A topic is a named bus [1].\n\nSources:\n- [1] [Nodes and Topics]({link})"
+# The site's widget shows ``response`` as plain text with its line breaks collapsed
+# (no Markdown, no white-space: pre), so the list is plain text too: each line reads
+# "[n] Title — link" as the history's sources do, and run together it still reads
+# "... [1]. Sources: [1] Nodes and Topics — https://...". The link stands alone between
+# spaces, whole, so a reader can open it and a Markdown renderer autolinks it.
+LISTED = "A topic is a named bus [1].\n\nSources:\n[1] Nodes and Topics — {link}"
 
 
 async def test_chat_appends_the_sources_by_default(client: httpx.AsyncClient) -> None:
@@ -336,6 +341,9 @@ async def test_chat_appends_the_sources_by_default(client: httpx.AsyncClient) ->
 async def test_the_appended_links_are_absolute_on_a_site(on_site: httpx.AsyncClient) -> None:
     answer = (await on_site.post("/chat", json={"query": "What is a ROS 2 topic?"})).json()
     assert answer["response"] == LISTED.format(link=PAGE)
+    shown = " ".join(answer["response"].split())  # what the widget displays
+    assert shown.endswith(f"[1]. Sources: [1] Nodes and Topics — {PAGE}")
+    assert "](" not in shown and PAGE in shown.split()
 
 
 async def test_a_client_that_reads_sources_opts_out(client: httpx.AsyncClient) -> None:
@@ -374,9 +382,9 @@ def test_the_list_names_each_page_once() -> None:
     ]
     assert with_sources("Text [1][2][3][4].", citations, "https://b.example/") == (
         "Text [1][2][3][4].\n\nSources:\n"
-        "- [1] [3] [Nodes \\[and\\] Topics](https://b.example/docs/week3/topics)\n"
-        "- [2] [Gazebo](https://b.example/docs/week6/gazebo%20%28sim%29)\n"
-        "- [4] Selected text"
+        "[1] [3] Nodes [and] Topics — https://b.example/docs/week3/topics\n"
+        "[2] Gazebo — https://b.example/docs/week6/gazebo%20%28sim%29\n"
+        "[4] Selected text"
     )
     assert with_sources("Nothing found.", [], None) == "Nothing found."
 
