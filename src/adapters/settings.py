@@ -239,8 +239,9 @@ class Settings(BaseSettings):
     )
     append_sources: bool = Field(
         True,
-        description="POST /chat appends a short linked `Sources:` list (Markdown links, one "
-        "per cited page) to `response`, for clients that show only the text; a request's "
+        description="POST /chat appends a short linked `Sources:` list (plain text, one "
+        "`[n] Title — link` line per cited page) to `response`, for clients that show only "
+        "the text; a request's "
         '`"append_sources": false` (or true) decides for that request. /chat/stream and '
         "/v1/chat/completions never append: their clients read the sources.",
         examples=["false"],

@@ -317,7 +317,12 @@ def test_a_blank_site_url_is_unset() -> None:
 
 # --- 6. a linked Sources list appended to /chat's response -----------------------------
 
-LISTED = "A topic is a named bus [1].\n\nSources:\n- [1] [Nodes and Topics]({link})"
+# The site's widget shows ``response`` as plain text with its line breaks collapsed
+# (no Markdown, no white-space: pre), so the list is plain text too: each line reads
+# "[n] Title — link" as the history's sources do, and run together it still reads
+# "... [1]. Sources: [1] Nodes and Topics — https://...". The link stands alone between
+# spaces, whole, so a reader can open it and a Markdown renderer autolinks it.
+LISTED = "A topic is a named bus [1].\n\nSources:\n[1] Nodes and Topics — {link}"
 
 
 async def test_chat_appends_the_sources_by_default(client: httpx.AsyncClient) -> None:
@@ -336,6 +341,9 @@ async def test_chat_appends_the_sources_by_default(client: httpx.AsyncClient) ->
 async def test_the_appended_links_are_absolute_on_a_site(on_site: httpx.AsyncClient) -> None:
     answer = (await on_site.post("/chat", json={"query": "What is a ROS 2 topic?"})).json()
     assert answer["response"] == LISTED.format(link=PAGE)
+    shown = " ".join(answer["response"].split())  # what the widget displays
+    assert shown.endswith(f"[1]. Sources: [1] Nodes and Topics — {PAGE}")
+    assert "](" not in shown and PAGE in shown.split()
 
 
 async def test_a_client_that_reads_sources_opts_out(client: httpx.AsyncClient) -> None:
@@ -374,8 +382,50 @@ def test_the_list_names_each_page_once() -> None:
     ]
     assert with_sources("Text [1][2][3][4].", citations, "https://b.example/") == (
         "Text [1][2][3][4].\n\nSources:\n"
-        "- [1] [3] [Nodes \\[and\\] Topics](https://b.example/docs/week3/topics)\n"
-        "- [2] [Gazebo](https://b.example/docs/week6/gazebo%20%28sim%29)\n"
-        "- [4] Selected text"
+        "[1] [3] Nodes [and] Topics — https://b.example/docs/week3/topics\n"
+        "[2] Gazebo — https://b.example/docs/week6/gazebo%20%28sim%29\n"
+        "[4] Selected text"
     )
     assert with_sources("Nothing found.", [], None) == "Nothing found."
+
+
+# --- 7. an empty bearer is no credential (issue 14, item 9) ---------------------------
+
+# The site sends `Bearer ${localStorage.getItem("auth_token") || ""}` on /chat: signed
+# out (or before the token is stored), that is a Bearer scheme with nothing after it.
+NO_CREDENTIAL = [b"Bearer ", b"Bearer", b"bearer   ", b"", b"  "]
+
+
+@pytest.mark.parametrize("authorization", NO_CREDENTIAL)
+async def test_an_empty_bearer_is_anonymous(
+    client: httpx.AsyncClient, authorization: bytes
+) -> None:
+    headers = {b"Authorization": authorization}
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["session_id"] is None  # answered, not stored
+    session = await client.get("/api/auth/get-session", headers=headers)
+    assert session.json() == {"user": None, "session": None}
+    # Where signing in is required it is the plain challenge, not "invalid token".
+    refused = await client.get("/api/chat/sessions", headers=headers)
+    assert_text_detail(refused, 401)
+    assert refused.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "authorization", [b"Bearer x", b"Bearer null", b"Bearer  x ", b"Basic YWRhOnBhc3M=", b"x"]
+)
+async def test_a_present_credential_that_is_invalid_stays_a_401(
+    client: httpx.AsyncClient, authorization: bytes
+) -> None:
+    headers = {b"Authorization": authorization}
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
+    assert_text_detail(answer, 401)
+    assert answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_only_http_whitespace_counts_as_nothing(client: httpx.AsyncClient) -> None:
+    # A no-break space after the scheme is a (bad) credential, not blank.
+    headers = {b"Authorization": "Bearer \u00a0".encode("latin-1")}
+    answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
+    assert_text_detail(answer, 401)

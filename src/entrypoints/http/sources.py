@@ -33,10 +33,16 @@ SiteDep = Annotated[str | None, Depends(get_site)]
 
 
 def with_sources(text: str, citations: Iterable[Citation], site: str | None) -> str:
-    """``text`` and, when it cites anything, a short ``Sources:`` list after it: one
-    line per cited page (its numbers, then a Markdown link), ``- [1] [3] [Title](link)``;
-    a source with no page (the reader's selection) is named without a link. For
-    clients that show only the text (the textbook site's widget)."""
+    """``text`` and, when it cites anything, a short ``Sources:`` list after it, for
+    clients that show only the text: one line per cited page, its numbers, title and
+    link, ``[1] [3] Title — link``, as the history's sources read; a source with no page
+    (the reader's selection) is named without a link.
+
+    Plain text, not Markdown links: the textbook site's widget renders ``response`` as
+    text with its line breaks collapsed, where ``[Title](link)`` showed as markup. The
+    link stands alone between spaces (spaces, parentheses and angle brackets in it are
+    percent-encoded), so it stays whole when the lines run together, and a Markdown
+    renderer autolinks it."""
     pages: dict[str, tuple[list[int], Citation]] = {}
     for citation in citations:
         key = citation.route or f"#{citation.number}"
@@ -45,20 +51,14 @@ def with_sources(text: str, citations: Iterable[Citation], site: str | None) -> 
         return text
     lines = []
     for numbers, citation in pages.values():
-        marks = " ".join(f"[{n}]" for n in numbers)
+        label = " ".join([*(f"[{n}]" for n in numbers), " ".join(citation.title.split())])
         if citation.route:
-            link = _markdown_url(page_link(citation.route, site))
-            lines.append(f"- {marks} [{_markdown_text(citation.title)}]({link})")
-        else:
-            lines.append(f"- {marks} {citation.title}")
+            label += " — " + _whole_url(page_link(citation.route, site))
+        lines.append(label)
     return text.rstrip() + "\n\nSources:\n" + "\n".join(lines)
 
 
-def _markdown_text(text: str) -> str:
-    return "".join("\\" + c if c in "\\[]" else c for c in " ".join(text.split()))
-
-
-def _markdown_url(url: str) -> str:
+def _whole_url(url: str) -> str:
     return "".join(_URL_ESCAPES.get(c, c) for c in url)
 
 

@@ -69,11 +69,21 @@ async def presented_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
-    """The bearer token; None without an Authorization header, "" for one that is
-    not ``Bearer <token>`` (which then fails verification like any bad token)."""
+    """The bearer token, or None when no credential is presented: no Authorization
+    header, an empty one, or the Bearer scheme with nothing after it (what the
+    textbook's site sends when signed out: ``Bearer ${token || ""}``). Anything else
+    that is not ``Bearer <token>`` is "", which then fails verification like any bad
+    token: a credential that is present and invalid is never downgraded to anonymous."""
     if credentials is not None:
         return credentials.credentials
-    return "" if "authorization" in request.headers else None
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    # Only SP and HTAB are whitespace in a header (RFC 9110), not NBSP and the like.
+    scheme, _, rest = header.strip(" \t").partition(" ")
+    if not rest.strip(" \t") and scheme.lower() in ("", "bearer"):
+        return None
+    return ""
 
 
 TokenDep = Annotated[str | None, Depends(presented_token)]
