@@ -241,7 +241,8 @@ class Settings(BaseSettings):
         True,
         description="POST /chat appends a short linked `Sources:` list (plain text, one "
         "`[n] Title — link` line per cited page) to `response`, for clients that show only "
-        "the text; a request's "
+        "the text, and GET /api/chat/sessions/{id} to each past answer's `content` (the "
+        "stored message stays the answer alone); a request's "
         '`"append_sources": false` (or true) decides for that request. /chat/stream and '
         "/v1/chat/completions never append: their clients read the sources.",
         examples=["false"],

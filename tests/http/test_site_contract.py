@@ -332,9 +332,11 @@ async def test_chat_appends_the_sources_by_default(client: httpx.AsyncClient) ->
     ).json()
     assert answer["response"] == LISTED.format(link="/docs/week3/ros2-nodes-topics")
     assert answer["sources"][0]["url"] == "/docs/week3/ros2-nodes-topics"  # unchanged
-    # What is stored is the answer: the history lists its sources on their own.
+    # What is stored is the answer: the list is added when it is shown, not kept.
     sid = answer["session_id"]
-    stored = (await client.get(f"/api/chat/sessions/{sid}", headers=auth)).json()["messages"]
+    plain = {"append_sources": "false"}
+    url = f"/api/chat/sessions/{sid}"
+    stored = (await client.get(url, params=plain, headers=auth)).json()["messages"]
     assert stored[1]["content"] == "A topic is a named bus [1]."
 
 
@@ -429,3 +431,26 @@ async def test_only_http_whitespace_counts_as_nothing(client: httpx.AsyncClient)
     headers = {b"Authorization": "Bearer \u00a0".encode("latin-1")}
     answer = await client.post("/chat", json={"query": "What is a ROS 2 topic?"}, headers=headers)
     assert_text_detail(answer, 401)
+
+
+async def test_a_reopened_answer_shows_its_sources_as_the_chat_did(
+    client: httpx.AsyncClient,
+) -> None:
+    # The site's widget shows only a reopened message's content: with APPEND_SOURCES on
+    # (the default) it ends with the same Sources list the answer had when it was asked.
+    auth = await sign_up(client)
+    sid = await asked(client, auth)
+    url = f"/api/chat/sessions/{sid}"
+    question, answer = (await client.get(url, headers=auth)).json()["messages"]
+    assert answer["content"] == LISTED.format(link="/docs/week3/ros2-nodes-topics")
+    assert question["content"] == "What is a ROS 2 topic?"
+    plain = (await client.get(url, params={"append_sources": "false"}, headers=auth)).json()
+    assert plain["messages"][1]["content"] == "A topic is a named bus [1]."
+
+
+async def test_reopened_answers_are_plain_with_append_sources_off() -> None:
+    async for client in started(append_sources=False):
+        auth = await sign_up(client)
+        sid = await asked(client, auth)
+        messages = (await client.get(f"/api/chat/sessions/{sid}", headers=auth)).json()
+        assert messages["messages"][1]["content"] == "A topic is a named bus [1]."

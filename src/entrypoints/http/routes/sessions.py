@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from entrypoints.http.deps import ContainerDep
 from entrypoints.http.responses import BAD_BODY, SESSION_OWNER, SIGN_IN_REQUIRED, UNAVAILABLE
 from entrypoints.http.routes.auth import PrincipalDep
 from entrypoints.http.schemas import Text
-from entrypoints.http.sources import SiteDep, source_json
-from rag_core.conversations import Conversation, Message
+from entrypoints.http.sources import SiteDep, source_json, with_sources
+from rag_core.conversations import Conversation, Message, Role
 from rag_core.history import MAX_TITLE, ExportFormat, source_text
 
 router = APIRouter(
@@ -41,14 +41,21 @@ def session_json(s: Conversation) -> dict[str, Any]:
     }
 
 
-def message_json(m: Message, site: str | None = None) -> dict[str, Any]:
+def message_json(
+    m: Message, site: str | None = None, *, append_sources: bool = False
+) -> dict[str, Any]:
     """``sources`` are text (``[1] Title — link``: the site renders each as a list
-    item, an object crashes it); ``citations`` are the same sources, structured."""
+    item, an object crashes it); ``citations`` are the same sources, structured. With
+    ``append_sources``, an answer's ``content`` ends with the Sources list ``/chat``
+    gave it (the stored message is the answer alone)."""
+    content = m.content
+    if append_sources and m.role is Role.ASSISTANT:
+        content = with_sources(content, m.sources, site)
     return {
         "id": m.id,
         "session_id": m.session_id,
         "role": m.role.value,
-        "content": m.content,
+        "content": content,
         "selected_text": m.selected_text,
         "created_at": m.created_at.isoformat(),
         "sources": [source_text(c, site) for c in m.sources],
@@ -76,12 +83,26 @@ async def create_session(
 
 @router.get("/sessions/{session_id}", responses=SESSION_OWNER)
 async def get_session(
-    session_id: str, container: ContainerDep, principal: PrincipalDep, site: SiteDep
+    session_id: str,
+    request: Request,
+    container: ContainerDep,
+    principal: PrincipalDep,
+    site: SiteDep,
+    append_sources: bool | None = Query(
+        None,
+        description="End each answer's content with its Sources list, as /chat does; "
+        "unset: the server's APPEND_SOURCES. Clients that read `sources` pass false.",
+    ),
 ) -> dict[str, Any]:
+    """A session and its messages; an answer's ``content`` ends with its Sources list
+    unless ``append_sources`` (or APPEND_SOURCES) is off: the textbook site shows only
+    ``content`` when it reopens a chat."""
+    if append_sources is None:
+        append_sources = bool(getattr(request.app.state, "append_sources", False))
     session, messages = await container.history.read(principal.user_id, session_id)
     return {
         "session": session_json(session),
-        "messages": [message_json(m, site) for m in messages],
+        "messages": [message_json(m, site, append_sources=append_sources) for m in messages],
     }
 
 
