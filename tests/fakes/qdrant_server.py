@@ -142,7 +142,7 @@ class FakeQdrantServer:
             return self._client.count(name, exact=True).count
 
     def start(self) -> FakeQdrantServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server = _Server(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -196,6 +196,11 @@ def _json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json(item) for item in value]
     return value
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client gone (reset through the fault proxy) is no news
 
 
 def _handler(fake: FakeQdrantServer) -> type[BaseHTTPRequestHandler]:
