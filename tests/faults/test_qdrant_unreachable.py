@@ -12,15 +12,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from adapters.memory.models import HashEmbedder
+from adapters.qdrant_index import QdrantIndex
 from adapters.settings import Settings
+from entrypoints.container import in_memory_container
 from entrypoints.http.app import create_app
 from fakes.qdrant_server import FakeQdrantServer
 from faults.proxy import FaultProxy
+from rag_core.markdown import parse_document
 
 SECRET = "qdrant-secret-key-never-logged"
 SELECTION = {
@@ -117,3 +122,53 @@ async def test_starts_without_qdrant_and_prepares_it_when_it_appears(
     assert any("reached: the index is prepared" in r.getMessage() for r in said)
     assert SECRET not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.t, UTC)
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+@pytest.mark.timeout(60)
+async def test_a_mismatched_collection_is_re_embedded_by_the_first_call_that_reaches_it(
+    tmp_path: Path,
+) -> None:
+    docs = [parse_document("docs/topics.md", "# Topics\n\nA topic is a named bus.\n")]
+    with FakeQdrantServer() as qdrant:
+        lexical = await in_memory_container(index=QdrantIndex.remote(qdrant.url, None, "docs", 5))
+        await lexical.ingest(docs, source="docs")  # laid out with no dense vectors
+        await lexical.aclose()
+        stored = qdrant.count("docs")
+
+        clock = FakeClock()
+        settings = Settings(_env_file=None, data_dir=tmp_path, qdrant_breaker_recovery=15)
+        async with FaultProxy("127.0.0.1", qdrant.port) as proxy:
+            await asyncio.to_thread(proxy.refuse)
+            remote = QdrantIndex.remote(f"http://127.0.0.1:{proxy.port}", None, "docs", 5)
+            embedder = HashEmbedder(dimension=16)
+            container = await in_memory_container(
+                settings, index=remote, embedder=embedder, clock=clock
+            )
+            try:
+                assert container.preparation is not None and not container.preparation.prepared
+                assert embedder.calls == 0
+
+                await asyncio.to_thread(proxy.pass_through)
+                clock.t += 16  # the circuit opened at start-up lets a trial call through
+                answer = (await container.chat.ask("What is a topic?")).answer
+                assert [c.title for c in answer.citations] == ["Topics"]
+                assert container.preparation.prepared
+                assert embedder.calls >= 1  # re-embedded for the new embedder
+                info = await remote.client.get_collection("docs")
+                vectors = info.config.params.vectors
+                assert isinstance(vectors, dict) and vectors["dense"].size == 16
+                assert qdrant.count("docs") == stored
+                assert not (tmp_path / "reindex-chunks.jsonl").exists()
+            finally:
+                await container.aclose()
