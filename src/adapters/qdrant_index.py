@@ -354,6 +354,14 @@ class QdrantIndex:
             ) from exc
 
 
+def address(url: str) -> str:
+    """``host:port`` of a server URL as :meth:`QdrantIndex.remote` connects to it
+    (6333 without a port); never the URL's credentials or path."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{f'[{host}]' if ':' in host else host}:{parts.port or DEFAULT_PORT}"
+
+
 def _point(item: IndexedChunk) -> models.PointStruct:
     sparse = item.sparse
     vector: dict[str, Any] = {

@@ -155,6 +155,7 @@ async def build_container(
             embedder=embedder,
             chat_model=chat_model,
             closers=closers,
+            index_target=_index_target(settings),
         )
         return await assemble(settings, adapters, clock=clock)
     except BaseException:
@@ -201,6 +202,15 @@ def _build_index(settings: Settings) -> tuple[VectorIndex, Closer | None]:
         await edge.compact()
 
     return edge, compact
+
+
+def _index_target(settings: Settings) -> str | None:
+    """The Qdrant server as start-up names it when unreachable: host and port only."""
+    if not settings.qdrant_url or settings.qdrant_url == ":memory:":
+        return None
+    from adapters.qdrant_index import address
+
+    return f"qdrant at {address(settings.qdrant_url)}"
 
 
 # Vector lengths of OpenAI's embedding models, so start-up needs no request.

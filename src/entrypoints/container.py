@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 
 from adapters.filesystem import read_documents
+from adapters.lazy_index import LazyIndex
 from adapters.memory.accounts import InMemoryAccountStore
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.memory.conversations import InMemoryConversationStore
@@ -37,7 +38,7 @@ from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.chunking import Chunker
 from rag_core.documents import Document
-from rag_core.errors import IndexMismatch
+from rag_core.errors import DependencyUnavailable, IndexMismatch
 from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
 from rag_core.lexical import LexicalEncoder
@@ -78,6 +79,7 @@ class Adapters:
     chat_model: ChatModel | None = None
     password_cost: int = DEFAULT_COST
     closers: list[Closer] = attrs.field(factory=list)
+    index_target: str | None = None  # what start-up logs when the index is unreachable
 
 
 @attrs.define
@@ -101,6 +103,7 @@ class Container:
     closers: list[Closer] = attrs.field(factory=list)
     after_deletes: Closer | None = None
     outbox: OutboxConversationStore | None = None
+    preparation: LazyIndex | None = None  # the index's, deferred while it is unreachable
 
     async def ingest(
         self,
@@ -209,15 +212,23 @@ async def assemble(
     clock = clock or SystemClock()
     ids = UuidGenerator()
     breakers = adapters.breakers or make_breakers(settings, clock, adapters.database)
-    index = GuardedIndex(adapters.index, breakers.qdrant)
+    guarded = GuardedIndex(adapters.index, breakers.qdrant)
     conversations = adapters.conversations
     embedder = GuardedEmbedder(adapters.embedder, breakers.openai) if adapters.embedder else None
     chat_model = (
         GuardedChatModel(adapters.chat_model, breakers.openai) if adapters.chat_model else None
     )
     encoder = LexicalEncoder()
+    # Preparation (and its re-embedding) writes beneath the lazy index, never through it.
+    preparer = Ingestor(guarded, encoder, Chunker(), embedder)
+    index = LazyIndex(
+        guarded,
+        lambda: _prepare_index(settings, preparer, guarded, embedder),
+        target=adapters.index_target,
+    )
+    if not await index.start():  # unreachable: prepared by the first call that reaches it
+        _open_circuit(breakers.qdrant)
     ingestor = Ingestor(index, encoder, Chunker(), embedder)
-    await _prepare_index(settings, ingestor, index, embedder)
     retriever = Retriever(index, encoder, embedder, widen_chars=WIDEN_CHARS)
     answerer = Answerer(retriever, chat_model)
     try:
@@ -249,6 +260,7 @@ async def assemble(
         closers=adapters.closers,
         after_deletes=adapters.after_deletes,
         outbox=adapters.outbox,
+        preparation=index,
     )
 
 
@@ -266,6 +278,18 @@ async def _prepare_index(
     except IndexMismatch as exc:
         target = f"{embedder.model} ({dimension} dimensions)" if embedder else "lexical only"
         await reindex.reembed(ingestor, index, settings.data_dir, f"for {target}: {exc}")
+
+
+def _open_circuit(breaker: Breaker) -> None:
+    """Open ``breaker`` at once: its dependency could not be reached at start-up, so
+    calls are refused fast (a selection is still answered) instead of each waiting for
+    the timeout until enough have failed. After the recovery time the health probe,
+    never refused, closes it once the dependency answers."""
+    unreachable = DependencyUnavailable(breaker.name, "unreachable at start-up")
+    for _ in range(breaker.snapshot().failure_threshold):
+        if breaker.snapshot().state != "closed":
+            break
+        breaker.record_failure(unreachable)
 
 
 def _probes(

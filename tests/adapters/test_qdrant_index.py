@@ -76,6 +76,18 @@ async def test_remote_with_api_key_over_https() -> None:
     assert _rest_base_url(index) == "https://x.cloud.qdrant.io:443"
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:secret@qdrant.example.com/prefix", "qdrant.example.com:6333"),
+        ("http://127.0.0.1:7000", "127.0.0.1:7000"),
+        ("http://[::1]:7000", "[::1]:7000"),
+    ],
+)
+def test_address_is_host_and_port_without_credentials(url: str, expected: str) -> None:
+    assert qdrant_index.address(url) == expected
+
+
 @pytest.mark.parametrize("url", ["qdrant.example.com:6333", "ftp://qdrant.example.com"])
 def test_remote_rejects_a_url_without_http_scheme(url: str) -> None:
     with pytest.raises(ValueError, match="http"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from vector_index_contract import VectorIndexContract
 
 from adapters.memory.index import InMemoryIndex
 from adapters.qdrant_index import QdrantIndex
+from fakes.qdrant_server import FakeQdrantServer
 from rag_core.ports import VectorIndex
 
 
@@ -31,3 +34,18 @@ class TestQdrantEdge(VectorIndexContract):
         from adapters.qdrant_edge import EdgeIndex
 
         return EdgeIndex.open(tmp_path / "edge", "docs")
+
+
+class TestQdrantServer(VectorIndexContract):
+    """The REST adapter over real HTTP, against the tests' fake Qdrant server (which
+    other tests put behind a fault proxy): passing the contract is what makes it a
+    trustworthy stand-in for a server."""
+
+    @pytest.fixture(autouse=True)
+    def server(self) -> Iterator[FakeQdrantServer]:
+        with FakeQdrantServer() as server:
+            self._server = server
+            yield server
+
+    async def make_index(self, tmp_path: Path) -> VectorIndex:
+        return QdrantIndex.remote(self._server.url, None, "docs", timeout=5.0)

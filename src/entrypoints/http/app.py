@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from adapters.lazy_index import LazyIndex
 from adapters.settings import ConfigurationError, Settings
 from entrypoints.bootstrap import build_container, check_production
 from entrypoints.container import Container
@@ -30,6 +31,7 @@ from entrypoints.http.routes import (
     transforms,
 )
 from entrypoints.http.sources import site_base
+from rag_core.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,12 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             metrics.watch_outbox(built.outbox.pending)
         tasks: list[asyncio.Task[None]] = []
         try:
-            if settings.docs_paths:
+            preparation = built.preparation
+            if settings.docs_paths and preparation is not None and not preparation.prepared:
+                # The index was unreachable: ingest once a call that reached it prepared it.
+                ingest = _ingest_when_prepared(preparation, built, settings, metrics)
+                tasks.append(asyncio.create_task(ingest))
+            elif settings.docs_paths:
                 await _ingest_at_startup(built, settings, metrics)
             await built.health.refresh()
             tasks.append(asyncio.create_task(built.health.run(settings.health_interval)))
@@ -180,6 +187,29 @@ async def _last_flush(container: Container) -> None:
             await container.outbox.flush()
     except Exception as exc:  # shutting down must not fail on it
         log.warning("outbox not flushed on shutdown (%s); kept on disk", type(exc).__name__)
+
+
+async def _ingest_when_prepared(
+    preparation: LazyIndex, container: Container, settings: Settings, metrics: Metrics
+) -> None:
+    """DOCS_PATH's ingest, deferred until the index is prepared; tried again every
+    HEALTH_INTERVAL while the index is unavailable."""
+    await preparation.wait_prepared()
+    while True:
+        try:
+            await _ingest_at_startup(container, settings, metrics)
+            return
+        except DependencyUnavailable as exc:
+            log.warning(
+                "DOCS_PATH not ingested yet: %s unavailable (%s); trying again in %g s",
+                exc.dependency,
+                exc.reason,
+                settings.health_interval,
+            )
+        except Exception as exc:  # a start-up ingest would have stopped the start-up
+            log.error("DOCS_PATH not ingested: %s", str(exc) or type(exc).__name__)
+            return
+        await asyncio.sleep(settings.health_interval)
 
 
 async def _ingest_at_startup(container: Container, settings: Settings, metrics: Metrics) -> None:
