@@ -103,6 +103,7 @@ async def outcome(container: Container, question: EvalQuestion) -> EvalOutcome:
         answer=answer.text,
         nothing_found=answer.text == NOTHING_FOUND,
         headings=tuple(sorted(headings)),
+        uncertain=answer.uncertain,
     )
 
 
@@ -116,4 +117,5 @@ def _detail(outcome: EvalOutcome) -> dict[str, Any]:
         "pages": list(dict.fromkeys(outcome.ranked_pages)),
         "answer": outcome.answer,
         "quotes_question_or_heading": outcome.quotes_question_or_heading,
+        "uncertain": outcome.uncertain,
     }

@@ -10,6 +10,7 @@ import attrs
 
 from rag_core.answers import Answer, AnswerMode, Citation, Passage, Usage
 from rag_core.citations import citation_for, resolve, selection_citation
+from rag_core.confidence import is_uncertain
 from rag_core.conversations import Message, Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
@@ -194,6 +195,8 @@ class Answerer:
             degraded=grounding.degraded,
             retrieval=grounding.retrieval,
             usage=grounding.usage + usage,
+            # A model that cites none of its sources did not answer from them.
+            uncertain=not cited or _uncovered(grounding),
         )
 
     def _extractive(self, grounding: Grounding, degraded: tuple[str, ...] = ()) -> Answer:
@@ -207,7 +210,17 @@ class Answerer:
             degraded=grounding.degraded + degraded,
             retrieval=grounding.retrieval,
             usage=grounding.usage,
+            uncertain=answer.uncertain or _uncovered(grounding),
         )
+
+
+def _uncovered(grounding: Grounding) -> bool:
+    """Too little of the question in what was retrieved (:mod:`rag_core.confidence`);
+    never for a question about the reader's selection, which is its own source."""
+    if grounding.selected_text.strip():
+        return False
+    texts = [f"{p.chunk.breadcrumb}\n{p.chunk.text}" for p in grounding.passages]
+    return is_uncertain(grounding.question, texts)
 
 
 def _label(citation: Citation) -> str:

@@ -63,6 +63,8 @@ class Answer:
 
     Every ``[n]`` in ``text`` resolves to the citation whose ``number`` is n.
     ``degraded`` names what was unavailable while answering (empty when nothing was).
+    ``uncertain``: the answer does not stand on what was found (see
+    :mod:`rag_core.confidence`), so a client can say so.
     """
 
     text: str
@@ -71,3 +73,4 @@ class Answer:
     degraded: tuple[str, ...] = ()
     retrieval: str = "lexical"
     usage: Usage = attrs.field(factory=Usage)
+    uncertain: bool = False

@@ -91,6 +91,7 @@ class EvalOutcome:
     answer: str = ""
     nothing_found: bool = False
     headings: tuple[str, ...] = ()  # headings of the retrieved passages
+    uncertain: bool = False  # the answer said it does not stand on what was found
 
     def rank(self) -> int | None:
         """1-based rank of the first expected page among distinct ranked pages."""
@@ -134,6 +135,9 @@ def score(outcomes: Sequence[EvalOutcome], k: int = 5) -> dict[str, float | int]
         "quotes_question_or_heading": sum(o.quotes_question_or_heading for o in outcomes),
         "nothing_found_unanswerable": sum(o.nothing_found for o in others),
         "unanswerable": len(others),
+        "uncertain": sum(o.uncertain for o in outcomes),
+        "uncertain_answerable": sum(o.uncertain for o in answerable),
+        "uncertain_unanswerable": sum(o.uncertain for o in others),
     }
 
 
@@ -159,6 +163,7 @@ def table(figures: dict[str, dict[str, float | int]], k: int = 5) -> str:
         "answer_accuracy",
         "nothing_found",
         "quotes_question_or_heading",
+        "uncertain",
     )
     names = {"context_recall": "ctx_recall", "answer_accuracy": "answer_acc"}
     names |= {"nothing_found": "nothing", "quotes_question_or_heading": "quotes"}

@@ -93,7 +93,7 @@ def compose_extractive(
     SELECTION when there are no passages with it, EXTRACTIVE otherwise. When no
     sentence overlaps the question, the first sentences of the top source are
     quoted; when there is no prose at all, an honest "nothing found" answer with
-    no citations. Deterministic. Raises ValueError if max_sentences < 1 or max_chars < 40.
+    no citations; both, and a pointer to code, are ``uncertain``. Deterministic. Raises ValueError if max_sentences < 1 or max_chars < 40.
     """
     if max_sentences < 1 or max_chars < 40:
         raise ValueError("max_sentences must be >= 1 and max_chars >= 40")
@@ -107,9 +107,9 @@ def compose_extractive(
     ]
     if not sentences:
         if not passages:
-            return Answer(text=NOTHING_FOUND, mode=mode)
+            return Answer(text=NOTHING_FOUND, mode=mode, uncertain=True)
         top = attrs.evolve(sources[1 if has_selection else 0].citation, number=1)
-        return Answer(text=f"{CODE_ONLY} [1]", mode=mode, citations=(top,))
+        return Answer(text=f"{CODE_ONLY} [1]", mode=mode, citations=(top,), uncertain=True)
     extra = set(tokenize(selected_text)) if has_selection else set()
     scores = _scores(sentences, sources, set(tokenize(question)), extra, selection=has_selection)
     _prefer_definitions(question, sentences, scores)
@@ -129,7 +129,9 @@ def compose_extractive(
     citations = tuple(
         attrs.evolve(sources[index].citation, number=number) for number, index in numbers.values()
     )
-    return Answer(text=" ".join(parts), mode=mode, citations=citations)
+    # Else the top source's opening was quoted; a selection is the reader's own source.
+    fitting = has_selection or any(scores[s] > 0 for s in order)
+    return Answer(text=" ".join(parts), mode=mode, citations=citations, uncertain=not fitting)
 
 
 def _sources(passages: Sequence[Passage], selection: str | None) -> list[_Source]:

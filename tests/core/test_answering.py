@@ -193,3 +193,30 @@ async def test_without_a_model_a_neighbouring_chunk_can_answer_for_a_code_passag
     wide = Retriever(index, encoder, limit=1, widen_chars=1000)
     answer = await Answerer(wide, None).answer(question)
     assert answer.text == "It runs on ODE, Bullet, Simbody or DART, chosen per world. [1]"
+
+
+async def test_an_answer_the_docs_do_not_cover_is_uncertain() -> None:
+    extractive = await answerer(None)
+    assert not (await extractive.answer("What is a topic?")).uncertain
+    far = await extractive.answer("How long should I boil fresh pasta?")
+    assert far.uncertain
+    # A sentence fits ("physics engines"), but half the question is nowhere in the docs.
+    half = await extractive.answer("How do I boil pasta with physics engines?")
+    assert half.text.startswith("Gazebo simulates robots") and half.uncertain
+    streamed = [e async for e in extractive.stream("How long should I boil fresh pasta?")]
+    assert isinstance(streamed[-1], AnswerComplete) and streamed[-1].answer.uncertain
+
+
+async def test_a_model_answer_that_cites_no_source_is_uncertain() -> None:
+    cited = await answerer(Model(cites_first_source))
+    assert not (await cited.answer("What is a topic?")).uncertain
+    uncited = await answerer(Model(lambda _: "The sources do not say."))
+    assert (await uncited.answer("What is a topic?")).uncertain
+    events = [e async for e in uncited.stream("What is a topic?")]
+    assert isinstance(events[-1], AnswerComplete) and events[-1].answer.uncertain
+
+
+async def test_a_question_about_the_readers_selection_is_not_uncertain() -> None:
+    extractive = await answerer(None)
+    answer = await extractive.answer("explain this", selected_text="Gazebo simulates robots.")
+    assert not answer.uncertain

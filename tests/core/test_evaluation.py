@@ -35,6 +35,21 @@ def test_score_counts_hits_recall_accuracy_and_quotes() -> None:
     assert figures["quotes_question_or_heading"] == 1
 
 
+def test_score_counts_uncertain_answers_apart_for_unanswerable_questions() -> None:
+    answerable = EvalQuestion("1", "What is X?", ("/x",), ("x is a thing",))
+    unanswerable = EvalQuestion("2", "What is pasta?", (), ())
+    figures = score(
+        [
+            EvalOutcome(answerable, ("/x",), answer="X is a thing. [1]"),
+            EvalOutcome(answerable, ("/y",), answer="Y. [1]", uncertain=True),
+            EvalOutcome(unanswerable, ("/y",), answer="Y. [1]", uncertain=True),
+        ]
+    )
+    assert figures["uncertain"] == 2
+    assert figures["uncertain_answerable"] == 1
+    assert figures["uncertain_unanswerable"] == 1
+
+
 def test_eval_command_ingests_and_scores(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -51,11 +66,13 @@ def test_eval_command_ingests_and_scores(
         "pages": ["/docs/nodes"],
         "answers": ["process that performs computation"],
     }
-    questions.write_text(json.dumps(label) + "\n")
+    far = {"id": "p", "question": "How do I bake sourdough bread?", "pages": [], "answers": []}
+    questions.write_text(json.dumps(label) + "\n" + json.dumps(far) + "\n")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "unused"))
     out = tmp_path / "report.json"
     assert main(["eval", str(questions), "--docs", str(docs), "--json", str(out)]) == 0
     figures = json.loads(out.read_text())["all"]
     assert figures["hit@1"] == 1.0
     assert figures["answer_accuracy"] == 1.0
+    assert (figures["uncertain_answerable"], figures["uncertain_unanswerable"]) == (0, 1)
     assert "hit@5" in capsys.readouterr().out

@@ -241,7 +241,7 @@ def test_selection_alone_gives_selection_mode() -> None:
 @pytest.mark.parametrize("selection", ["", "   \n"])
 def test_nothing_to_quote_gives_an_honest_answer(selection: str) -> None:
     answer = compose_extractive("what is a publisher?", [], selected_text=selection)
-    assert answer == Answer(text=NOTHING_FOUND, mode=AnswerMode.EXTRACTIVE)
+    assert answer == Answer(text=NOTHING_FOUND, mode=AnswerMode.EXTRACTIVE, uncertain=True)
 
 
 def test_passages_of_only_code_point_at_the_code_and_cite_it() -> None:
@@ -435,3 +435,22 @@ def test_a_sentence_from_a_better_retrieved_passage_counts_more() -> None:
     strong = attrs.evolve(strong, rank=2)
     answer = compose_extractive("lost samples delivery", [weak, strong], max_sentences=1)
     assert answer.text == "Reliable delivery retransmits lost samples. [1]"
+
+
+def test_an_answer_quoting_what_matches_is_not_uncertain() -> None:
+    answer = compose_extractive("What is a topic?", [_passage(SUBSCRIBERS, 1), _passage(QOS, 2)])
+    assert answer.text.startswith("Subscribers receive messages from a topic")
+    assert not answer.uncertain
+
+
+def test_answers_without_a_fitting_sentence_are_uncertain() -> None:
+    unrelated = _passage("Bipedal walking needs a model of the zero moment point.", 1)
+    assert compose_extractive("How do I boil pasta?", [unrelated]).uncertain
+    code = _passage("```python\nnode = Node('talker')\n```", 1)
+    assert compose_extractive("talker node", [code]).uncertain
+    assert compose_extractive("anything", []).uncertain
+
+
+def test_an_answer_from_the_readers_selection_is_not_uncertain() -> None:
+    answer = compose_extractive("explain this", [], selected_text="Topics carry messages.")
+    assert answer.mode is AnswerMode.SELECTION and not answer.uncertain

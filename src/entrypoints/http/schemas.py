@@ -79,6 +79,11 @@ class ChatResponse(BaseModel):
     mode: str = Field(description="generated | extractive | selection")
     retrieval: str = Field(description="hybrid | lexical | none")
     degraded: list[str] = Field(description="Dependencies that were unavailable while answering.")
+    uncertain: bool = Field(
+        False,
+        description="The answer does not stand on what was found: nothing fitting was "
+        "retrieved, too little of the question is in the sources, or the model cited none.",
+    )
 
     @classmethod
     def of(
@@ -97,6 +102,7 @@ class ChatResponse(BaseModel):
             mode=answer.mode.value,
             retrieval=answer.retrieval,
             degraded=list(answer.degraded),
+            uncertain=answer.uncertain,
         )
 
 

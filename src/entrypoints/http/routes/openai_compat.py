@@ -93,6 +93,7 @@ async def completions(
                 "usage": usage_json(answer),
                 "sources": sources,
                 "mode": answer.mode.value,
+                "uncertain": answer.uncertain,
             }
     raise RuntimeError("the answer stream ended without a final answer")
 
@@ -149,7 +150,13 @@ async def _chunks(
                 yield chunk({"content": event.text})
             elif isinstance(event, AnswerComplete):
                 cited = [source_json(c, site) for c in event.answer.citations]
-                yield chunk({}, "stop", usage=usage_json(event.answer), sources=cited)
+                yield chunk(
+                    {},
+                    "stop",
+                    usage=usage_json(event.answer),
+                    sources=cited,
+                    uncertain=event.answer.uncertain,
+                )
     except RagError as exc:
         yield ServerSentEvent(data=json.dumps({"error": error_json(exc)}))
     yield ServerSentEvent(data="[DONE]")

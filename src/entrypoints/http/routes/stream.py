@@ -77,6 +77,7 @@ async def _serialise(
                         "mode": answer.mode.value,
                         "retrieval": answer.retrieval,
                         "degraded": list(answer.degraded),
+                        "uncertain": answer.uncertain,
                         "usage": usage_json(answer),
                     },
                 )
