@@ -38,6 +38,8 @@ class Grounding:
     usage: Usage
     # The passages' neighbouring chunks, for the extractive composer (ranked after them).
     nearby: tuple[Passage, ...] = ()
+    # The chat model failed already (the follow-up rewrite): not asked again.
+    model_unavailable: tuple[str, ...] = ()
 
     @property
     def numbered(self) -> dict[int, Citation]:
@@ -50,7 +52,9 @@ class Answerer:
     With a chat model: a follow-up is first rewritten into a standalone query for
     retrieval, then the model answers from the numbered sources, and its ``[n]``
     markers are mapped to them (an invented number is dropped). Without a model,
-    or when it is unavailable, the answer is extractive and ``degraded`` says why.
+    or when it is unavailable, the answer is extractive and ``degraded`` says why
+    (each dependency once); a follow-up whose rewrite found the model unavailable is
+    answered so without asking the model again.
     If retrieval is unavailable and the reader selected text, the answer comes from
     the selection alone; without a selection the DependencyUnavailable propagates.
     """
@@ -79,6 +83,8 @@ class Answerer:
         """The answer from ``grounding`` (see :meth:`ground`): generated, or extractive."""
         if self._chat_model is None or not grounding.sources:
             return self._extractive(grounding)
+        if grounding.model_unavailable:
+            return self._extractive(grounding, degraded=grounding.model_unavailable)
         try:
             completion = await self._chat_model.complete(self._messages(grounding, history))
         except DependencyUnavailable as exc:
@@ -94,8 +100,8 @@ class Answerer:
         DependencyUnavailable propagates (the text so far cannot be unsaid)."""
         grounding = await self.ground(question, selected_text, history)
         yield SourcesFound(grounding.sources, grounding.retrieval)
-        if self._chat_model is None or not grounding.sources:
-            answer = self._extractive(grounding)
+        if self._chat_model is None or not grounding.sources or grounding.model_unavailable:
+            answer = self._extractive(grounding, degraded=grounding.model_unavailable)
             yield TextDelta(answer.text)
             yield AnswerComplete(answer)
             return
@@ -128,7 +134,7 @@ class Answerer:
         extractive composer) answers from. Raises InvalidInput for a blank question."""
         if not question.strip():
             raise InvalidInput("the question is empty")
-        query, usage = await self._standalone(question, history)
+        query, usage, unavailable = await self._standalone(question, history)
         try:
             found = await self._retriever.search(query)
         except DependencyUnavailable as exc:
@@ -157,21 +163,26 @@ class Answerer:
             degraded=found.degraded,
             usage=usage,
             nearby=tuple(nearby),
+            model_unavailable=unavailable,
         )
 
-    async def _standalone(self, question: str, history: Sequence[Message]) -> tuple[str, Usage]:
+    async def _standalone(
+        self, question: str, history: Sequence[Message]
+    ) -> tuple[str, Usage, tuple[str, ...]]:
         """The retrieval query: a follow-up rewritten by the model when there is
-        history, else the question itself (also when the rewrite fails)."""
+        history, else the question itself (also when the rewrite fails, and then the
+        model's dependency: this answer does not wait on that model a second time)."""
         if self._chat_model is None or not any(m.role is Role.USER for m in history):
-            return question, Usage()
+            return question, Usage(), ()
         try:
             completion = await self._chat_model.complete(
                 rewrite_messages(question, history), max_tokens=REWRITE_MAX_TOKENS
             )
-        except DependencyUnavailable:
-            return question, Usage()
+        except DependencyUnavailable as exc:
+            log.warning("chat model unavailable (%s); follow-up not rewritten", exc.reason)
+            return question, Usage(), (exc.dependency,)
         rewritten = " ".join(completion.text.split())
-        return (rewritten or question), completion.usage
+        return (rewritten or question), completion.usage, ()
 
     def _messages(self, grounding: Grounding, history: Sequence[Message]) -> list[ChatMessage]:
         numbered = [
@@ -207,7 +218,8 @@ class Answerer:
         )
         return attrs.evolve(
             answer,
-            degraded=grounding.degraded + degraded,
+            # Each dependency once: the embedder and the chat model may be one server.
+            degraded=tuple(dict.fromkeys(grounding.degraded + degraded)),
             retrieval=grounding.retrieval,
             usage=grounding.usage,
             uncertain=answer.uncertain or _uncovered(grounding),

@@ -97,6 +97,31 @@ async def test_model_down_falls_back_to_extractive_and_says_so() -> None:
     assert answer.citations and "[1]" in answer.text
 
 
+class DownEmbedder:
+    """An embedder on the same server as the chat model, down with it."""
+
+    model = "down-embedder"
+    dimension = 8
+
+    async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        raise DependencyUnavailable("openai", "DeadlineExceeded")
+
+
+async def test_one_dependency_down_for_embeddings_and_chat_is_named_once() -> None:
+    index, encoder = InMemoryIndex(), LexicalEncoder()
+    await Ingestor(index, encoder, Chunker()).ingest(
+        [parse_document(p, t) for p, t in DOCS.items()]
+    )
+    model = Model(cites_first_source, fail=True)
+    answering = Answerer(Retriever(index, encoder, DownEmbedder()), model)
+    answer = await answering.answer("What is a topic?")
+    assert answer.mode is AnswerMode.EXTRACTIVE and answer.retrieval == "lexical"
+    assert answer.degraded == ("openai",)  # not ("openai", "openai")
+    events = [event async for event in answering.stream("What is a topic?")]
+    final = events[-1]
+    assert isinstance(final, AnswerComplete) and final.answer.degraded == ("openai",)
+
+
 async def test_follow_up_is_rewritten_for_retrieval() -> None:
     def reply(messages: Sequence[ChatMessage]) -> str:
         if messages[0].content.startswith("Rewrite"):
@@ -117,6 +142,25 @@ async def test_follow_up_is_rewritten_for_retrieval() -> None:
         "Gazebo is a simulator [1].",
     ]
     assert answer.usage == Usage(20, 10)  # the rewrite and the answer
+
+
+async def test_a_failed_rewrite_means_no_second_call_to_the_same_model() -> None:
+    """A follow-up whose rewrite finds the model down is answered extractively at once:
+    a hung model costs the question one deadline, not two."""
+    model = Model(cites_first_source, fail=True)
+    now = datetime.now(UTC)
+    history = [
+        Message("1", "s", Role.USER, "Tell me about topics", now),
+        Message("2", "s", Role.ASSISTANT, "Topics are buses [1].", now),
+    ]
+    answering = await answerer(model)
+    answer = await answering.answer("What is a topic?", history=history)
+    assert answer.mode is AnswerMode.EXTRACTIVE and answer.degraded == ("openai",)
+    assert len(model.calls) == 1  # the rewrite only
+    events = [e async for e in answering.stream("What is a topic?", history=history)]
+    final = events[-1]
+    assert isinstance(final, AnswerComplete) and final.answer.mode is AnswerMode.EXTRACTIVE
+    assert final.answer.degraded == ("openai",) and len(model.calls) == 2
 
 
 async def test_selection_is_source_one_and_survives_an_index_outage() -> None:
