@@ -163,7 +163,32 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds to connect to the model server."
     )
     openai_timeout: float = Field(
-        60.0, gt=0, description="Seconds to wait for each read from the model server."
+        60.0,
+        gt=0,
+        description="Seconds to wait for each read from the model server (e.g. between two "
+        "chunks of a streamed answer).",
+    )
+    openai_first_token_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a chat model call may wait for the first token of its answer, "
+        "its retries included: a model server that accepts connections and never answers then "
+        "fails (the circuit counts it at once) and /chat, /chat/stream and /v1/chat/completions "
+        "answer extractively. Answers are read as streams, which is what makes the first "
+        "token visible; raise it for a slow self-hosted model or a reasoning model.",
+    )
+    openai_answer_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a chat model call may take in all, to the end of a long answer "
+        "(translations too), its retries included.",
+    )
+    openai_embedding_timeout: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds an embedding request may take, its retries included, per started "
+        "8,000 characters it carries: a question's embedding gets this, a batch at ingest "
+        "proportionally more; on timeout retrieval goes on lexical only.",
     )
     openai_retries: int = Field(
         3, ge=1, le=10, description="Tries per model call, the first included."

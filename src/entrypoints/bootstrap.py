@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Inside the health monitor's deadline (2 s): a hung model server fails the probe with
+# the adapter's own DeadlineExceeded, which /health shows.
+MODEL_PROBE_TIMEOUT = 1.5
 NO_EMBEDDING_KEY = "EMBEDDINGS=openai needs EMBEDDING_API_KEY or OPENAI_API_KEY"
 
 
@@ -252,7 +255,14 @@ async def _build_models(
 
     client = _openai_client(settings, settings.openai_api_key, settings.openai_base_url, closers)
     retry = RetryPolicy(attempts=settings.openai_retries)
-    return embedder, OpenAIChatModel(client, settings.openai_chat_model, retry=retry)
+    return embedder, OpenAIChatModel(
+        client,
+        settings.openai_chat_model,
+        retry=retry,
+        first_token_timeout=settings.openai_first_token_timeout,
+        answer_timeout=settings.openai_answer_timeout,
+        probe_timeout=MODEL_PROBE_TIMEOUT,
+    )
 
 
 def _openai_client(
@@ -287,7 +297,15 @@ async def _openai_embedder(
 
         retry = RetryPolicy(attempts=settings.openai_retries)
         client = _openai_client(settings, key, settings.embedding_url, closers)
-        return OpenAIEmbedder(client, model, retry=retry, dimension=dimension, shorten=shorten)
+        return OpenAIEmbedder(
+            client,
+            model,
+            retry=retry,
+            dimension=dimension,
+            shorten=shorten,
+            timeout=settings.openai_embedding_timeout,
+            probe_timeout=MODEL_PROBE_TIMEOUT,
+        )
 
     if for_ingest and dimension is not None:
         # An unchanged re-ingest needs no embedding.

@@ -317,11 +317,15 @@ def _probes(
         ),
     ]
     if chat_model is not None:
-        # Not probed (each probe would cost a model call): judged by its circuit.
+        # Probed when the adapter can be without spending tokens (OpenAI: GET /models
+        # within its own timeout, so a hung server shows as failing), and judged by its
+        # circuit too. Not through the breaker: a listing that works says nothing of
+        # completions, and must not reset the count of their failures.
+        probe = getattr(adapters.chat_model, "probe", None)
         probes.append(
             ProbeSpec(
                 "openai",
-                None,
+                probe,
                 critical=False,
                 detail=plan.get("chat_model", "chat model"),
                 circuit=lambda: breakers.openai.snapshot().state,

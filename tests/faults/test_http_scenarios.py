@@ -91,7 +91,7 @@ async def test_openai_down_answers_extractively_then_recovers() -> None:
         async for http in serving(container):
             assert (await http.post("/chat", json=QUESTION)).json()["mode"] == "generated"
 
-            fake.fail_next(500, times=2)
+            fake.fail_next(500, times=2, endpoint="chat")  # not the health probe's /models
             for _ in range(2):
                 body = (await http.post("/chat", json=QUESTION)).json()
                 assert body["mode"] == "extractive" and body["degraded"] == ["openai"]

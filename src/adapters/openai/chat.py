@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import openai
 
 from adapters.openai.client import probe_server
-from adapters.openai.errors import call, translate
-from adapters.openai.retry import RetryPolicy
+from adapters.openai.errors import call, timed_out, translate
+from adapters.openai.retry import DeadlineExceeded, RetryPolicy, within
 from adapters.openai.wire import JSON, first_text, malformed, open_stream, post_json, usage_of
 from rag_core.conversations import Role
 from rag_core.ports import ChatMessage, Completion, Delta, Usage
@@ -31,7 +32,14 @@ class OpenAIChatModel:
     Errors and timing: calls are retried per ``retry`` on connection errors,
     timeouts, 408/429/5xx (honouring Retry-After); a stream only until its first
     content delta arrives, never after text was yielded. Every wait for bytes is
-    bounded by the client's read timeout. What is left raises
+    bounded by the client's read timeout. Deadlines, each across every try and
+    backoff: ``first_token_timeout`` until the first text (or the end of an empty
+    reply), ``answer_timeout`` until the last; when either is set, ``complete``
+    reads its reply as a stream too (``stream: true``), so that a server which
+    accepts the request and never answers fails after ``first_token_timeout``
+    while a long answer may take up to ``answer_timeout``. A spent deadline raises
+    DependencyUnavailable("openai", "DeadlineExceeded"), inside the caller's
+    circuit breaker. What is left raises
     DependencyUnavailable("openai", <error class>); a request the server refuses
     (400/413/422, e.g. a context too long) raises InvalidInput. Messages never
     contain the API key or the URL.
@@ -44,11 +52,24 @@ class OpenAIChatModel:
         *,
         retry: RetryPolicy,
         temperature: float | None = 0.2,
+        first_token_timeout: float | None = None,
+        answer_timeout: float | None = None,
+        probe_timeout: float | None = None,
     ) -> None:
+        for name, value in (
+            ("first_token_timeout", first_token_timeout),
+            ("answer_timeout", answer_timeout),
+            ("probe_timeout", probe_timeout),
+        ):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive seconds, not {value}")
         self._client = client
         self._model = model
         self._retry = retry
         self._temperature = temperature
+        self._first_token = first_token_timeout
+        self._answer = answer_timeout
+        self._probe_timeout = probe_timeout
 
     @property
     def model(self) -> str:
@@ -57,40 +78,71 @@ class OpenAIChatModel:
     async def complete(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
     ) -> Completion:
-        answer = await call(
-            self._retry,
-            lambda: post_json(self._client, "/chat/completions", self._body(messages, max_tokens)),
-            label="openai chat completion",
-            secret=self._client.api_key,
-        )
-        return Completion(text=first_text(answer, "message"), usage=usage_of(answer) or Usage())
+        if self._first_token is None and self._answer is None:
+            answer = await call(
+                self._retry,
+                lambda: post_json(
+                    self._client, "/chat/completions", self._body(messages, max_tokens)
+                ),
+                label="openai chat completion",
+                secret=self._client.api_key,
+            )
+            return Completion(text=first_text(answer, "message"), usage=usage_of(answer) or Usage())
+        # With deadlines the reply is read as a stream: its first token tells a model
+        # that is writing a long answer from one that will never answer.
+        parts: list[str] = []
+        usage = Usage()
+        deltas = self._deltas(messages, max_tokens, label="openai chat completion")
+        try:
+            async for delta in deltas:
+                parts.append(delta.text)
+                usage = delta.usage or usage
+        finally:
+            await deltas.aclose()
+        return Completion(text="".join(parts), usage=usage)
 
-    async def stream(
+    def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> AsyncGenerator[Delta, None]:
+        return self._deltas(messages, max_tokens, label="openai chat stream")
+
+    async def _deltas(
+        self, messages: Sequence[ChatMessage], max_tokens: int | None, *, label: str
     ) -> AsyncGenerator[Delta, None]:
         body = self._body(messages, max_tokens)
         body["stream_options"] = {"include_usage": True}
+        loop = asyncio.get_running_loop()
+        end = None if self._answer is None else loop.time() + self._answer
+        budgets = [b for b in (self._first_token, self._answer) if b is not None]
+        first_budget = min(budgets) if budgets else None
         reader = await call(
             self._retry,
             lambda: self._open(body),
-            label="openai chat stream",
+            label=label,
             secret=self._client.api_key,
+            budget=first_budget,
         )
         try:
             text = reader.first
             while text is not None:
                 yield Delta(text)
                 try:
-                    text = await reader.next_text()
+                    if end is None:
+                        text = await reader.next_text()
+                    else:
+                        text = await within(end, reader.next_text, self._answer)
                 except openai.OpenAIError as exc:
                     raise translate(exc, self._client.api_key) from exc
+                except DeadlineExceeded as exc:
+                    raise timed_out(label, exc) from exc
             yield Delta("", reader.usage)
         finally:
             await reader.close()
 
     async def probe(self) -> None:
-        """One ``GET /models`` without retries; raises DependencyUnavailable if it fails."""
-        await probe_server(self._client)
+        """One ``GET /models`` without retries, within the probe timeout when one is
+        set; raises DependencyUnavailable if it fails."""
+        await probe_server(self._client, budget=self._probe_timeout)
 
     def _body(self, messages: Sequence[ChatMessage], max_tokens: int | None) -> JSON:
         body: JSON = {"model": self._model, "messages": [_message(m) for m in messages]}

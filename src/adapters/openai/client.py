@@ -49,12 +49,14 @@ def build_openai_client(
     )
 
 
-async def probe_server(client: openai.AsyncOpenAI) -> None:
-    """One ``GET /models``, not retried (a health monitor probes again anyway);
-    raises DependencyUnavailable if the server cannot answer or refuses the key."""
+async def probe_server(client: openai.AsyncOpenAI, *, budget: float | None = None) -> None:
+    """One ``GET /models``, not retried (a health monitor probes again anyway), within
+    ``budget`` seconds when given; raises DependencyUnavailable if the server cannot
+    answer in time or refuses the key."""
     await call(
         RetryPolicy(attempts=1),
         lambda: client.models.list(),
         label="openai probe",
         secret=client.api_key,
+        budget=budget,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Sequence
 
 import openai
@@ -16,6 +17,7 @@ from rag_core.errors import DependencyUnavailable
 
 Vector = tuple[float, ...]
 DIMENSION_PROBE = "dimension probe"
+TIMEOUT_CHARS = 8000  # the text one ``timeout`` is for (about a query's embedding at most)
 
 
 class DimensionUnknown(RuntimeError):
@@ -49,7 +51,10 @@ class OpenAIEmbedder:
 
     Errors and timing: each request is retried per ``retry`` (connection errors,
     timeouts, 408/429/5xx, honouring Retry-After), and bounded by the client's
-    timeouts; what is left raises DependencyUnavailable("openai", <error class>),
+    timeouts and, when ``timeout`` is set, by a deadline across its tries of
+    ``timeout`` seconds per started 8,000 characters it carries (a query gets
+    ``timeout``; a spent deadline is DependencyUnavailable("openai",
+    "DeadlineExceeded")); what is left raises DependencyUnavailable("openai", <error class>),
     and a request the server refuses (400/413/422) raises InvalidInput. When one
     batch fails, the batches still in flight are cancelled. Messages never
     contain the API key or the URL.
@@ -67,11 +72,16 @@ class OpenAIEmbedder:
         max_concurrency: int = 4,
         max_chars: int = 8000,
         max_batch_chars: int = 300_000,
+        timeout: float | None = None,
+        probe_timeout: float | None = None,
     ) -> None:
         if min(batch_size, max_concurrency, max_chars, max_batch_chars) < 1:
             raise ValueError(
                 "batch_size, max_concurrency, max_chars and max_batch_chars must be at least 1"
             )
+        for name, value in (("timeout", timeout), ("probe_timeout", probe_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive seconds, not {value}")
         if dimension is not None and dimension < 1:
             raise ValueError("dimension must be at least 1")
         if shorten and dimension is None:
@@ -85,6 +95,8 @@ class OpenAIEmbedder:
         self._max_chars = max_chars
         self._max_batch_chars = max_batch_chars
         self._max_concurrency = max_concurrency
+        self._timeout = timeout
+        self._probe_timeout = probe_timeout
 
     @property
     def model(self) -> str:
@@ -107,7 +119,7 @@ class OpenAIEmbedder:
 
     async def probe(self) -> None:
         """One ``GET /models`` without retries; raises DependencyUnavailable if it fails."""
-        await probe_server(self._client)
+        await probe_server(self._client, budget=self._probe_timeout)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         batches = self._batches([text[: self._max_chars] or " " for text in texts])
@@ -158,6 +170,7 @@ class OpenAIEmbedder:
                 lambda: post_json(self._client, "/embeddings", body),
                 label="openai embeddings",
                 secret=self._client.api_key,
+                budget=self._budget(batch),
             )
         data = answer.get("data")
         if not isinstance(data, list):
@@ -171,6 +184,14 @@ class OpenAIEmbedder:
         for vector in vectors:
             self._check_dimension(len(vector))
         return vectors
+
+    def _budget(self, batch: list[str]) -> float | None:
+        """``timeout`` per started ``TIMEOUT_CHARS`` characters of the batch: a query
+        gets the timeout itself, a large batch at ingest proportionally more."""
+        if self._timeout is None:
+            return None
+        chars = sum(len(text) for text in batch)
+        return self._timeout * max(1, math.ceil(chars / TIMEOUT_CHARS))
 
     def _check_dimension(self, length: int) -> None:
         if self._dimension is None:

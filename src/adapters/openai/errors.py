@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import openai
 
-from adapters.openai.retry import RetryPolicy, parse_retry_after
+from adapters.openai.retry import DeadlineExceeded, RetryPolicy, parse_retry_after
 from rag_core.errors import DependencyUnavailable, InvalidInput, RagError
 
 DEPENDENCY = "openai"
+DEADLINE = "DeadlineExceeded"  # the reason of a call whose time budget ran out
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # 408 is the server timing the request out: a timeout like any other.
@@ -63,15 +66,31 @@ def translate(exc: openai.OpenAIError, secret: str) -> RagError:
 
 
 async def call(
-    policy: RetryPolicy, operation: Callable[[], Awaitable[T]], *, label: str, secret: str
+    policy: RetryPolicy,
+    operation: Callable[[], Awaitable[T]],
+    *,
+    label: str,
+    secret: str,
+    budget: float | None = None,
 ) -> T:
-    """Run ``operation`` under ``policy``; an OpenAI error left over is translated."""
+    """Run ``operation`` under ``policy``, all tries within ``budget`` seconds (when
+    given); an OpenAI error left over is translated, and a spent budget is
+    DependencyUnavailable("openai", "DeadlineExceeded"). Both are raised inside the
+    caller's circuit breaker, which counts them."""
     try:
         return await policy.run(
-            operation, transient=is_transient, retry_after=retry_after, label=label
+            operation, transient=is_transient, retry_after=retry_after, label=label, budget=budget
         )
     except openai.OpenAIError as exc:
         raise translate(exc, secret) from exc
+    except DeadlineExceeded as exc:
+        raise timed_out(label, exc) from exc
+
+
+def timed_out(label: str, exc: DeadlineExceeded) -> DependencyUnavailable:
+    """What a spent budget becomes; logged once, plainly (the circuit counts it)."""
+    log.warning("%s: %s", label, exc)
+    return DependencyUnavailable(DEPENDENCY, DEADLINE)
 
 
 def _reason(exc: openai.OpenAIError) -> str:

@@ -30,6 +30,9 @@ class RetryPolicy:
 
     ``sleep`` and ``random`` are injectable so tests can record the waits and
     run in milliseconds. The policy is immutable and safe to share.
+
+    A call may also be given a ``budget`` (see :meth:`run`): seconds for every try and
+    every wait together, after which it fails with :class:`DeadlineExceeded`.
     """
 
     attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
@@ -57,19 +60,35 @@ class RetryPolicy:
         transient: Callable[[Exception], bool],
         retry_after: Callable[[Exception], float | None],
         label: str,
+        budget: float | None = None,
     ) -> T:
         """Await ``operation()`` until it succeeds, fails with an error that is not
         ``transient``, or has been tried ``attempts`` times; the last error propagates
-        unchanged. ``label`` names the call in the warning logged before each retry."""
+        unchanged. ``label`` names the call in the warning logged before each retry.
+
+        With a ``budget`` (seconds), the tries and the waits between them all end by
+        then: a try still running is cancelled and DeadlineExceeded raised (never
+        retried: the time is spent), and a retry whose wait would not leave time to
+        try is not made (the last error propagates)."""
+        if budget is not None and not budget > 0:
+            raise ValueError(f"a budget must be positive seconds, not {budget}")
+        loop = asyncio.get_running_loop()
+        deadline = None if budget is None else loop.time() + budget
         tried = 0
         while True:
             tried += 1
             try:
-                return await operation()
+                if deadline is None:
+                    return await operation()
+                return await within(deadline, operation, budget)
+            except DeadlineExceeded:
+                raise
             except Exception as exc:
                 if tried >= self.attempts or not transient(exc):
                     raise
                 wait = self.delay(tried, retry_after(exc))
+                if deadline is not None and loop.time() + wait >= deadline:
+                    raise
                 log.warning(
                     "%s failed (%s); retry %d of %d in %.3fs",
                     label,
@@ -79,6 +98,33 @@ class RetryPolicy:
                     wait,
                 )
                 await self.sleep(wait)
+
+
+class DeadlineExceeded(Exception):
+    """A call's time budget ran out before it was done."""
+
+    def __init__(self, budget: float | None) -> None:
+        super().__init__(
+            "the time budget ran out" if budget is None else f"no answer within {budget:g}s"
+        )
+        self.budget = budget
+
+
+async def within(
+    deadline: float, operation: Callable[[], Awaitable[T]], budget: float | None = None
+) -> T:
+    """``await operation()``, cancelled at ``deadline`` (the running loop's clock),
+    which then raises DeadlineExceeded (``budget`` only words its message). Only this
+    deadline's expiry is converted: a cancellation from outside stays a
+    cancellation, and a TimeoutError the operation raises itself propagates as it is."""
+    scope = asyncio.timeout_at(deadline)
+    try:
+        async with scope:
+            return await operation()
+    except TimeoutError as exc:
+        if scope.expired():
+            raise DeadlineExceeded(budget) from exc
+        raise
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
