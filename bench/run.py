@@ -8,6 +8,7 @@
     .venv/bin/python -m bench.run startup    # process start to /health/ready
     .venv/bin/python -m bench.run memory     # resident memory, empty and 10k chunks
     .venv/bin/python -m bench.run hostile    # huge bodies and heads, slow clients, forged XFF
+    .venv/bin/python -m bench.run hung_model # /chat with the model black-holed: deadlines, circuit
     .venv/bin/python -m bench.run all        # all of the above, in that order
 
 Each prints a summary and writes bench/results/<scenario>-<time>.json (with the date,
@@ -25,7 +26,17 @@ from typing import Any
 
 from bench.common import log, machine, save
 
-SCENARIOS = ("health", "chat", "stream", "ingest", "search", "startup", "memory", "hostile")
+SCENARIOS = (
+    "health",
+    "chat",
+    "stream",
+    "ingest",
+    "search",
+    "startup",
+    "memory",
+    "hostile",
+    "hung_model",
+)
 
 
 def _module(name: str) -> Any:
