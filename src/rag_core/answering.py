@@ -10,7 +10,7 @@ import attrs
 
 from rag_core.answers import Answer, AnswerMode, Citation, Passage, Usage
 from rag_core.citations import citation_for, resolve, selection_citation
-from rag_core.confidence import is_uncertain
+from rag_core.confidence import is_uncertain, missing
 from rag_core.conversations import Message, Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
@@ -208,6 +208,7 @@ class Answerer:
             usage=grounding.usage + usage,
             # A model that cites none of its sources did not answer from them.
             uncertain=not cited or _uncovered(grounding),
+            missing_terms=_missing(grounding),
         )
 
     def _extractive(self, grounding: Grounding, degraded: tuple[str, ...] = ()) -> Answer:
@@ -223,7 +224,12 @@ class Answerer:
             retrieval=grounding.retrieval,
             usage=grounding.usage,
             uncertain=answer.uncertain or _uncovered(grounding),
+            missing_terms=_missing(grounding),
         )
+
+
+def _texts(grounding: Grounding) -> list[str]:
+    return [f"{p.chunk.breadcrumb}\n{p.chunk.text}" for p in grounding.passages]
 
 
 def _uncovered(grounding: Grounding) -> bool:
@@ -231,8 +237,12 @@ def _uncovered(grounding: Grounding) -> bool:
     never for a question about the reader's selection, which is its own source."""
     if grounding.selected_text.strip():
         return False
-    texts = [f"{p.chunk.breadcrumb}\n{p.chunk.text}" for p in grounding.passages]
-    return is_uncertain(grounding.question, texts)
+    return is_uncertain(grounding.question, _texts(grounding))
+
+
+def _missing(grounding: Grounding) -> tuple[str, ...]:
+    texts = [grounding.selected_text, *_texts(grounding)]
+    return missing(grounding.question, texts)
 
 
 def _label(citation: Citation) -> str:

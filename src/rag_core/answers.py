@@ -64,7 +64,8 @@ class Answer:
     Every ``[n]`` in ``text`` resolves to the citation whose ``number`` is n.
     ``degraded`` names what was unavailable while answering (empty when nothing was).
     ``uncertain``: the answer does not stand on what was found (see
-    :mod:`rag_core.confidence`), so a client can say so.
+    :mod:`rag_core.confidence`), so a client can say so; ``missing_terms``: the
+    question's terms (stemmed) that none of its sources holds.
     """
 
     text: str
@@ -74,3 +75,4 @@ class Answer:
     retrieval: str = "lexical"
     usage: Usage = attrs.field(factory=Usage)
     uncertain: bool = False
+    missing_terms: tuple[str, ...] = ()

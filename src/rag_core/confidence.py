@@ -21,18 +21,25 @@ from rag_core.lexical import tokenize
 MIN_COVERAGE = 0.6
 
 
+def missing(question: str, texts: Iterable[str]) -> tuple[str, ...]:
+    """``question``'s distinct terms that none of ``texts`` holds, in the question's
+    order (what the docs lacked: coverage gaps are grouped by them)."""
+    wanted = list(dict.fromkeys(tokenize(question)))
+    left = set(wanted)
+    for text in texts:
+        left.difference_update(tokenize(text))
+        if not left:
+            break
+    return tuple(term for term in wanted if term in left)
+
+
 def coverage(question: str, texts: Iterable[str]) -> float:
     """The share of ``question``'s distinct terms found in ``texts``; 1.0 for a
     question with no terms (nothing in it can be missed)."""
     wanted = set(tokenize(question))
     if not wanted:
         return 1.0
-    found: set[str] = set()
-    for text in texts:
-        found.update(wanted.intersection(tokenize(text)))
-        if found == wanted:
-            break
-    return len(found) / len(wanted)
+    return 1 - len(missing(question, texts)) / len(wanted)
 
 
 def is_uncertain(question: str, texts: Iterable[str]) -> bool:

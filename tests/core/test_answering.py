@@ -264,3 +264,10 @@ async def test_a_question_about_the_readers_selection_is_not_uncertain() -> None
     extractive = await answerer(None)
     answer = await extractive.answer("explain this", selected_text="Gazebo simulates robots.")
     assert not answer.uncertain
+
+
+async def test_an_answer_names_the_question_terms_its_sources_lack() -> None:
+    extractive = await answerer(None)
+    answer = await extractive.answer("How do I boil pasta with physics engines?")
+    assert answer.missing_terms == ("boil", "pasta")
+    assert (await extractive.answer("What is a topic?")).missing_terms == ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_core.confidence import MIN_COVERAGE, coverage, is_uncertain
+from rag_core.confidence import MIN_COVERAGE, coverage, is_uncertain, missing
 
 
 def test_coverage_is_the_share_of_question_terms_the_texts_contain() -> None:
@@ -34,3 +34,9 @@ def test_uncertain_below_the_minimum_coverage(question: str, expected: bool) -> 
 
 def test_nothing_retrieved_is_uncertain() -> None:
     assert is_uncertain("What is a topic?", [])
+
+
+def test_missing_names_the_terms_no_text_holds_in_question_order() -> None:
+    texts = ["A topic is a named bus.", "Nodes exchange messages."]
+    assert missing("How do nodes talk to topics in Kubernetes?", texts) == ("talk", "kubernet")
+    assert missing("What is a topic?", texts) == ()

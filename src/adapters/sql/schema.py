@@ -147,3 +147,32 @@ content_cache = Table(
     Column("value", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# The question log (rag_core.insights): answers as logged, and readers' votes on them.
+logged_answers = Table(
+    "logged_answers",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("asked_at", UtcDateTime, nullable=False, index=True),
+    Column("question", Text, nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("uncertain", Boolean, nullable=False),
+    Column("pages", Text, nullable=False, default="[]"),  # JSON list of routes
+    Column("missing_terms", Text, nullable=False, default="[]"),  # JSON list of terms
+    Column("user_id", String(255), nullable=True),  # only with LOG_IDENTITIES
+)
+
+answer_votes = Table(
+    "answer_votes",
+    metadata,
+    Column(
+        "answer_id",
+        String(ID_LENGTH),
+        ForeignKey("logged_answers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("reader", String(64), primary_key=True),  # a keyed hash, never an id or address
+    Column("rating", String(8), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("voted_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,248 @@
+"""What readers ask and what they think of the answers: the question log, answer
+feedback, and the insights an author reads from them (coverage gaps, down-voted
+answers, pages cited and never cited, volume per day).
+
+Private by default: a logged answer keeps the question, its time, how it was
+answered, whether it was uncertain, the pages it cited and the words the docs
+lacked; the asker's user id only when the operator turns identities on. A vote
+keeps a reader key (a keyed hash of the answer and the reader, so one reader votes
+once per answer and can change the vote) and never the reader's id or address.
+Entries older than the retention are purged with their votes.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+from rag_core.answers import Answer
+from rag_core.errors import InvalidInput, NotFound
+from rag_core.gaps import group, shared_terms
+from rag_core.ports import Clock
+
+MAX_COMMENT = 1000
+MAX_GROUPED = 2000  # the most recent uncertain questions a report groups
+GAP_EXAMPLES = 5
+TOP = 10
+
+
+class Rating(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+@attrs.frozen(slots=True)
+class LoggedAnswer:
+    """One answer as the log keeps it; ``id`` is the answer's id."""
+
+    id: str
+    asked_at: datetime
+    question: str
+    mode: str
+    uncertain: bool
+    pages: tuple[str, ...] = ()  # the cited pages' routes, in citation order
+    missing_terms: tuple[str, ...] = ()
+    user_id: str | None = None  # only with identities logged
+
+
+@attrs.frozen(slots=True)
+class Vote:
+    """A reader's rating of one answer: one per (answer_id, reader), replaced by a new one."""
+
+    answer_id: str
+    reader: str
+    rating: Rating
+    comment: str
+    at: datetime
+
+
+class QuestionLog(Protocol):
+    """Where logged answers and their votes are kept."""
+
+    async def record(self, entry: LoggedAnswer) -> None:
+        """Keep ``entry`` (idempotent by id)."""
+        ...
+
+    async def vote(self, vote: Vote) -> bool:
+        """Keep ``vote``, replacing the reader's earlier vote on that answer;
+        False (and nothing kept) when no answer with that id is logged."""
+        ...
+
+    async def answers(self, since: datetime) -> list[LoggedAnswer]:
+        """The answers asked at or after ``since``, oldest first."""
+        ...
+
+    async def votes(self, since: datetime) -> list[Vote]:
+        """The votes on answers asked at or after ``since``."""
+        ...
+
+    async def purge(self, before: datetime) -> int:
+        """Delete the answers asked before ``before`` and their votes; how many answers."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class Gap:
+    """Uncertain questions about one thing the docs do not cover."""
+
+    size: int
+    terms: tuple[str, ...]  # the words most of them use
+    examples: tuple[str, ...]
+
+
+@attrs.frozen(slots=True)
+class Disliked:
+    """An answer readers voted down, with their comments."""
+
+    answer: LoggedAnswer
+    down: int
+    up: int
+    comments: tuple[str, ...]
+
+
+@attrs.frozen(slots=True)
+class Day:
+    day: date
+    questions: int
+    uncertain: int
+
+
+@attrs.frozen(slots=True)
+class Report:
+    since: datetime
+    questions: int
+    uncertain: int
+    gaps: tuple[Gap, ...]
+    disliked: tuple[Disliked, ...]
+    most_cited: tuple[tuple[str, int], ...]
+    never_cited: tuple[str, ...]
+    days: tuple[Day, ...]
+    votes_up: int
+    votes_down: int
+
+
+class Insights:
+    """Logs answers, takes votes and reports on them.
+
+    ``reader_secret`` keys the reader hash of votes; ``log_identities`` keeps the
+    asker's user id with a logged answer (off by default); ``retention`` is how long
+    entries are kept. Raises ValueError for an empty secret or a retention under a day.
+    """
+
+    def __init__(
+        self,
+        log: QuestionLog,
+        clock: Clock,
+        *,
+        reader_secret: str,
+        log_identities: bool = False,
+        retention: timedelta = timedelta(days=90),
+    ) -> None:
+        if not reader_secret:
+            raise ValueError("reader_secret must not be empty")
+        if retention < timedelta(days=1):
+            raise ValueError("retention must be at least a day")
+        self._log = log
+        self._clock = clock
+        self._secret = reader_secret.encode()
+        self._log_identities = log_identities
+        self.retention = retention
+
+    async def record(
+        self, answer_id: str, question: str, answer: Answer, *, user_id: str | None = None
+    ) -> None:
+        """Log one answer under ``answer_id``."""
+        pages = tuple(dict.fromkeys(c.route for c in answer.citations if c.route))
+        await self._log.record(
+            LoggedAnswer(
+                id=answer_id,
+                asked_at=self._clock.now(),
+                question=question,
+                mode=answer.mode.value,
+                uncertain=answer.uncertain,
+                pages=pages,
+                missing_terms=answer.missing_terms,
+                user_id=user_id if self._log_identities else None,
+            )
+        )
+
+    def reader_key(self, answer_id: str, reader: str) -> str:
+        """What a vote keeps of its reader (a user id, or the client's address)."""
+        message = f"{answer_id}\n{reader}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+
+    async def vote(self, answer_id: str, reader: str, rating: Rating, comment: str = "") -> None:
+        """``reader``'s rating of the answer (replacing their earlier one). Raises
+        InvalidInput for a comment over MAX_COMMENT characters, NotFound for an
+        answer that is not logged (or no longer)."""
+        comment = " ".join(comment.split())
+        if len(comment) > MAX_COMMENT:
+            raise InvalidInput(f"comment is longer than {MAX_COMMENT} characters")
+        vote = Vote(
+            answer_id, self.reader_key(answer_id, reader), rating, comment, self._clock.now()
+        )
+        if not await self._log.vote(vote):
+            raise NotFound("no such answer")
+
+    async def purge(self) -> int:
+        """Delete what is older than the retention; how many answers went."""
+        return await self._log.purge(self._clock.now() - self.retention)
+
+    async def report(self, since: datetime, pages: Sequence[str] = ()) -> Report:
+        """Insights over the answers asked since ``since``; ``pages`` are every
+        page the docs have (for the ones never cited)."""
+        answers = await self._log.answers(since)
+        votes = await self._log.votes(since)
+        uncertain = [a for a in answers if a.uncertain][-MAX_GROUPED:]
+        texts = [" ".join(a.missing_terms) or a.question for a in uncertain]
+        gaps = []
+        for members in group(texts):
+            questions = [uncertain[i].question for i in members]
+            examples = tuple(dict.fromkeys(questions))[:GAP_EXAMPLES]
+            gaps.append(Gap(len(members), tuple(shared_terms(questions)), examples))
+        cited = Counter(page for a in answers for page in a.pages)
+        return Report(
+            since=since,
+            questions=len(answers),
+            uncertain=sum(a.uncertain for a in answers),
+            gaps=tuple(gaps),
+            disliked=_disliked(answers, votes),
+            most_cited=tuple(cited.most_common(TOP)),
+            never_cited=tuple(sorted(set(pages) - set(cited))),
+            days=_days(answers),
+            votes_up=sum(v.rating is Rating.UP for v in votes),
+            votes_down=sum(v.rating is Rating.DOWN for v in votes),
+        )
+
+
+def _disliked(answers: Sequence[LoggedAnswer], votes: Sequence[Vote]) -> tuple[Disliked, ...]:
+    by_id = {a.id: a for a in answers}
+    tally: dict[str, list[Vote]] = {}
+    for vote in votes:
+        if vote.answer_id in by_id:
+            tally.setdefault(vote.answer_id, []).append(vote)
+    disliked = []
+    for answer_id, cast in tally.items():
+        down = [v for v in cast if v.rating is Rating.DOWN]
+        if down:
+            comments = tuple(v.comment for v in down if v.comment)
+            disliked.append(Disliked(by_id[answer_id], len(down), len(cast) - len(down), comments))
+    disliked.sort(key=lambda d: (-d.down, d.up, d.answer.asked_at))
+    return tuple(disliked[:TOP])
+
+
+def _days(answers: Sequence[LoggedAnswer]) -> tuple[Day, ...]:
+    total: Counter[date] = Counter()
+    unsure: Counter[date] = Counter()
+    for answer in answers:
+        day = answer.asked_at.date()
+        total[day] += 1
+        unsure[day] += answer.uncertain
+    return tuple(Day(day, total[day], unsure[day]) for day in sorted(total))
