@@ -262,6 +262,27 @@ class Settings(BaseSettings):
         "message, export and on the chat page; unset: site routes such as `/docs/intro`.",
         examples=["https://your-name.github.io/physical-ai-book"],
     )
+    question_log: bool = Field(
+        True,
+        description="Log each answer for the site's author (rag-backend insights, GET "
+        "/admin/insights): the question, its time, how it was answered, whether it was "
+        "uncertain, the pages it cited; readers can vote on answers (POST /feedback). "
+        "False: nothing is logged and both are off.",
+        examples=["false"],
+    )
+    log_identities: bool = Field(
+        False,
+        description="Keep the signed-in asker's user id with a logged answer. Off: the log "
+        "holds no user id, email or address (votes keep only a keyed hash of the reader).",
+        examples=["true"],
+    )
+    question_log_retention_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Days a logged answer and its votes are kept; older ones are purged hourly.",
+        examples=["30"],
+    )
     append_sources: bool = Field(
         True,
         description="POST /chat appends a short linked `Sources:` list (plain text, one "

@@ -23,6 +23,7 @@ from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.content_cache import SqlContentCache
 from adapters.sql.conversations import SqlConversationStore
 from adapters.sql.engine import create_engine_for, prepare_schema_within
+from adapters.sql.question_log import SqlQuestionLog
 from adapters.system import SystemClock, UuidGenerator
 from entrypoints.breakers import make_breakers
 from entrypoints.container import Adapters, Closer, Container, assemble
@@ -158,6 +159,7 @@ async def build_container(
             embedder=embedder,
             chat_model=chat_model,
             closers=closers,
+            question_log=SqlQuestionLog(engine, dependency=dependency, timeout=call_timeout),
             index_target=_index_target(settings),
         )
         return await assemble(settings, adapters, clock=clock)

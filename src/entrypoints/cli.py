@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 import httpx
@@ -24,6 +27,7 @@ from adapters.sql.schema import metadata
 from entrypoints import evaluate, instance, logs
 from entrypoints.bootstrap import admin_key_path, build_container, database_engine, plan_adapters
 from entrypoints.container import Container, ingest_demo, source_of
+from entrypoints.insights_report import parse_since, report_csv, report_json, report_table
 from entrypoints.reindex import reembed
 from rag_core.errors import IndexMismatch, InvalidInput, RagError
 
@@ -110,6 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=_ask)
 
     evaluate.add_parser(commands)
+
+    insights = commands.add_parser(
+        "insights",
+        help="what readers asked that the docs could not answer, the down-voted answers, "
+        "pages cited and never cited, volume per day",
+    )
+    insights.add_argument("--since", default="30d", help="30d (default), 12h, 2w, or an ISO date")
+    insights.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    insights.add_argument("--url", help="ask this service (with ADMIN_API_KEY) instead")
+    insights.set_defaults(run=_insights)
 
     reindex_command = commands.add_parser(
         "reindex",
@@ -265,6 +279,33 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _insights(settings: Settings, args: argparse.Namespace) -> int:
+    found: list[dict[str, Any]] = []
+    since = parse_since(args.since, datetime.now(UTC))  # checked before any work
+
+    async def run(container: Container) -> None:
+        if container.insights is None:
+            raise Failed("the question log is off (QUESTION_LOG=false)")
+        found.append(report_json(await container.insights.report(since, await container.pages())))
+
+    path = "/admin/insights?" + urlencode({"since": args.since})
+    if args.url:
+        found.append(_get(settings, args.url, path))
+    else:
+        try:
+            asyncio.run(_with_container(settings, run))
+        except IndexLocked:
+            found.append(_get(settings, _local_service(settings), path))
+    [report] = found
+    if args.format == "json":
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    elif args.format == "csv":
+        print(report_csv(report), end="")
+    else:
+        print(report_table(report))
+    return 0
+
+
 def _reindex(settings: Settings, args: argparse.Namespace) -> int:
     async def run(container: Container) -> None:
         count = await reembed(
@@ -357,6 +398,22 @@ async def _with_container(settings: Settings, work: Any, *, for_ingest: bool = F
 
 
 def _post(settings: Settings, base: str, path: str, body: dict[str, Any], *, admin: bool) -> Any:
+    return _call(settings, "POST", base, path, body, admin=admin)
+
+
+def _get(settings: Settings, base: str, path: str) -> Any:
+    return _call(settings, "GET", base, path, None, admin=True)
+
+
+def _call(
+    settings: Settings,
+    method: str,
+    base: str,
+    path: str,
+    body: dict[str, Any] | None,
+    *,
+    admin: bool,
+) -> Any:
     headers = {}
     if admin:
         try:
@@ -371,7 +428,9 @@ def _post(settings: Settings, base: str, path: str, body: dict[str, Any], *, adm
             ) from None
         headers["Authorization"] = f"Bearer {key}"
     try:
-        response = httpx.post(base + path, json=body, headers=headers, timeout=HANDOVER_TIMEOUT)
+        response = httpx.request(
+            method, base + path, json=body, headers=headers, timeout=HANDOVER_TIMEOUT
+        )
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
         raise Failed(f"the hand-over to {base}{path} failed: {reason}") from None

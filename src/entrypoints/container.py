@@ -9,6 +9,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import attrs
@@ -19,6 +20,7 @@ from adapters.memory.accounts import InMemoryAccountStore
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.memory.conversations import InMemoryConversationStore
 from adapters.memory.index import InMemoryIndex
+from adapters.memory.question_log import InMemoryQuestionLog
 from adapters.outbox import OutboxConversationStore
 from adapters.passwords import DEFAULT_COST, BcryptHasher
 from adapters.resilience import (
@@ -28,6 +30,7 @@ from adapters.resilience import (
     GuardedEmbedder,
     GuardedIndex,
 )
+from adapters.resilience.guarded_log import GuardedQuestionLog
 from adapters.settings import ConfigurationError, Settings
 from adapters.system import SystemClock, UuidGenerator
 from adapters.tokens import JwtAuthenticator
@@ -41,6 +44,7 @@ from rag_core.documents import Document
 from rag_core.errors import DependencyUnavailable, IndexMismatch
 from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
+from rag_core.insights import Insights, QuestionLog
 from rag_core.lexical import LexicalEncoder
 from rag_core.monitoring import HealthMonitor, ProbeSpec
 from rag_core.ports import ChatModel, Clock, ConversationStore, Embedder, VectorIndex
@@ -80,6 +84,7 @@ class Adapters:
     password_cost: int = DEFAULT_COST
     closers: list[Closer] = attrs.field(factory=list)
     index_target: str | None = None  # what start-up logs when the index is unreachable
+    question_log: QuestionLog | None = None  # unguarded: assemble puts the database breaker on it
 
 
 @attrs.define
@@ -104,6 +109,12 @@ class Container:
     after_deletes: Closer | None = None
     outbox: OutboxConversationStore | None = None
     preparation: LazyIndex | None = None  # the index's, deferred while it is unreachable
+    insights: Insights | None = None  # None: QUESTION_LOG off
+    clock: Clock = attrs.field(factory=SystemClock)
+
+    async def pages(self) -> list[str]:
+        """The route of every page in the index (for the pages never cited)."""
+        return sorted({chunk.route for chunk in await self.index.chunks() if chunk.route})
 
     async def ingest(
         self,
@@ -198,6 +209,7 @@ async def in_memory_container(
         plan={"vector_index": "in-memory", "database": "in-memory"},
         embedder=embedder,
         chat_model=chat_model,
+        question_log=InMemoryQuestionLog(),
         password_cost=password_cost,
     )
     return await assemble(settings, adapters, clock=clock)
@@ -242,6 +254,19 @@ async def assemble(
         chat_model, adapters.cache, model_name=settings.openai_chat_model if chat_model else None
     )
     chat_store = adapters.chat_conversations or conversations
+    insights = None
+    if settings.question_log and adapters.question_log is not None:
+        # Votes, reports and purges fail fast behind the database breaker; answers are
+        # logged in the background straight through the adapter (bounded by its own
+        # timeout), so logging neither delays an answer nor trips the database circuit.
+        insights = Insights(
+            GuardedQuestionLog(adapters.question_log, breakers.database),
+            clock,
+            reader_secret=adapters.auth_secret,
+            log_identities=settings.log_identities,
+            retention=timedelta(days=settings.question_log_retention_days),
+            writer=adapters.question_log,
+        )
     return Container(
         settings=settings,
         index=index,
@@ -249,7 +274,7 @@ async def assemble(
         ingestor=ingestor,
         retriever=retriever,
         answerer=answerer,
-        chat=ChatService(answerer, chat_store, clock, ids),
+        chat=ChatService(answerer, chat_store, clock, ids, insights=insights),
         history=HistoryService(conversations),
         accounts=accounts,
         transforms=transforms,
@@ -261,6 +286,8 @@ async def assemble(
         after_deletes=adapters.after_deletes,
         outbox=adapters.outbox,
         preparation=index,
+        insights=insights,
+        clock=clock,
     )
 
 

@@ -76,3 +76,4 @@ class Answer:
     usage: Usage = attrs.field(factory=Usage)
     uncertain: bool = False
     missing_terms: tuple[str, ...] = ()
+    id: str = ""  # given by ChatService: what feedback names

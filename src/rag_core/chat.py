@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 import attrs
 
@@ -13,6 +13,7 @@ from rag_core.conversations import Conversation, Message, Role
 from rag_core.errors import InvalidInput
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
 from rag_core.history import HistoryService
+from rag_core.insights import Insights
 from rag_core.ports import Clock, ConversationStore, IdGenerator
 
 TITLE_CHARS = 60
@@ -28,7 +29,11 @@ class ChatService:
     """Anonymous questions are answered and not stored. A signed-in user's turn
     goes to the given session (404 if unknown, 403 if another user's), else to
     the user's most recent active session, else to a new one titled from the
-    question; the last ``history_limit`` messages are given to the answerer."""
+    question; the last ``history_limit`` messages are given to the answerer.
+
+    Every answer gets an id (``Answer.id``; a stored answer's message id). With
+    ``insights``, each answer is logged for the site's author, in the background
+    (best effort: a question log that is down costs the entry, never the answer)."""
 
     def __init__(
         self,
@@ -38,6 +43,7 @@ class ChatService:
         ids: IdGenerator,
         *,
         history_limit: int = 10,
+        insights: Insights | None = None,
     ) -> None:
         self._answerer = answerer
         self._conversations = conversations
@@ -45,6 +51,7 @@ class ChatService:
         self._ids = ids
         self._history_limit = history_limit
         self._history = HistoryService(conversations)
+        self._insights = insights
 
     async def ask(
         self,
@@ -57,10 +64,12 @@ class ChatService:
         _check_question(question)
         if user_id is None:
             answer = await self._answerer.answer(question, selected_text=selected_text)
+            answer = await self._logged(question, answer, None)
             return ChatTurn(answer=answer, session_id=None)
         session = await self.session_for(user_id, session_id, question)
         history = await self._conversations.messages(session.id, limit=self._history_limit)
         answer = await self._answerer.answer(question, selected_text=selected_text, history=history)
+        answer = await self._logged(question, answer, user_id)
         await self._conversations.append(
             session.id, self._turn(session.id, question, selected_text, answer)
         )
@@ -73,13 +82,15 @@ class ChatService:
         selected_text: str = "",
         session_id: str | None = None,
         user_id: str | None = None,
+        history: Sequence[Message] = (),
     ) -> AsyncGenerator[AnswerEvent, None]:
         """The answer as events (see rag_core.events); the last one carries the
         session id. If the consumer stops early (a client that disconnects), the
-        text answered so far is still stored for a signed-in user."""
+        text answered so far is still stored for a signed-in user. ``history`` is
+        the conversation so far for an anonymous client that keeps its own (the
+        OpenAI-compatible route); a signed-in user's comes from the session."""
         _check_question(question)
         session = None
-        history: list[Message] = []
         if user_id is not None:
             session = await self.session_for(user_id, session_id, question)
             history = await self._conversations.messages(session.id, limit=self._history_limit)
@@ -95,8 +106,8 @@ class ChatService:
                 elif isinstance(event, TextDelta):
                     parts.append(event.text)
                 elif isinstance(event, AnswerComplete):
-                    final = event.answer
-                    event = AnswerComplete(event.answer, session.id if session else None)
+                    final = await self._logged(question, event.answer, user_id)
+                    event = AnswerComplete(final, session.id if session else None)
                 yield event
         finally:
             if session is not None and (final is not None or parts):
@@ -135,7 +146,7 @@ class ChatService:
                 selected_text=selected_text,
             ),
             Message(
-                id=self._ids.new_id(),
+                id=answer.id or self._ids.new_id(),
                 session_id=session_id,
                 role=Role.ASSISTANT,
                 content=answer.text,
@@ -143,6 +154,13 @@ class ChatService:
                 sources=answer.citations,
             ),
         ]
+
+    async def _logged(self, question: str, answer: Answer, user_id: str | None) -> Answer:
+        """``answer`` with its id, logged (in the background) when there is a question log."""
+        answer = attrs.evolve(answer, id=self._ids.new_id())
+        if self._insights is not None:
+            self._insights.record_soon(answer.id, question, answer, user_id=user_id)
+        return answer
 
 
 def _check_question(question: str) -> None:

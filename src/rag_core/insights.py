@@ -12,9 +12,11 @@ Entries older than the retention are purged with their votes.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -23,11 +25,15 @@ from typing import Protocol
 import attrs
 
 from rag_core.answers import Answer
-from rag_core.errors import InvalidInput, NotFound
+from rag_core.errors import DependencyUnavailable, InvalidInput, NotFound
 from rag_core.gaps import group, shared_terms
 from rag_core.ports import Clock
 
+log = logging.getLogger(__name__)
+
 MAX_COMMENT = 1000
+MAX_WRITING = 32  # background log writes in flight at once
+PURGE_INTERVAL = 3600.0  # seconds
 MAX_GROUPED = 2000  # the most recent uncertain questions a report groups
 GAP_EXAMPLES = 5
 TOP = 10
@@ -144,23 +150,28 @@ class Insights:
         reader_secret: str,
         log_identities: bool = False,
         retention: timedelta = timedelta(days=90),
+        writer: QuestionLog | None = None,
     ) -> None:
         if not reader_secret:
             raise ValueError("reader_secret must not be empty")
         if retention < timedelta(days=1):
             raise ValueError("retention must be at least a day")
         self._log = log
+        self._writer = writer or log
         self._clock = clock
         self._secret = reader_secret.encode()
         self._log_identities = log_identities
         self.retention = retention
+        self._writing: set[asyncio.Task[None]] = set()
+        self.dropped = 0  # answers not logged: too many writes in flight, or the log failed
 
     async def record(
         self, answer_id: str, question: str, answer: Answer, *, user_id: str | None = None
     ) -> None:
-        """Log one answer under ``answer_id``."""
+        """Log one answer under ``answer_id`` (through ``writer``, when given: the
+        background writes of :meth:`record_soon` must not trip the log's circuit)."""
         pages = tuple(dict.fromkeys(c.route for c in answer.citations if c.route))
-        await self._log.record(
+        await self._writer.record(
             LoggedAnswer(
                 id=answer_id,
                 asked_at=self._clock.now(),
@@ -172,6 +183,33 @@ class Insights:
                 user_id=user_id if self._log_identities else None,
             )
         )
+
+    def record_soon(
+        self, answer_id: str, question: str, answer: Answer, *, user_id: str | None = None
+    ) -> None:
+        """:meth:`record` in the background, so logging never delays an answer; with
+        ``MAX_WRITING`` writes in flight (a database that hangs), the entry is dropped
+        and counted instead. A failed write is counted and logged, never raised."""
+        if len(self._writing) >= MAX_WRITING:
+            self.dropped += 1
+            return
+        task = asyncio.create_task(self._write(answer_id, question, answer, user_id))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def _write(
+        self, answer_id: str, question: str, answer: Answer, user_id: str | None
+    ) -> None:
+        try:
+            await self.record(answer_id, question, answer, user_id=user_id)
+        except DependencyUnavailable as exc:
+            self.dropped += 1
+            log.warning("question log unavailable (%s): an answer was not logged", exc.reason)
+
+    async def settle(self) -> None:
+        """Wait for the background writes in flight (a report, and shutdown, do)."""
+        if self._writing:
+            await asyncio.gather(*self._writing, return_exceptions=True)
 
     def reader_key(self, answer_id: str, reader: str) -> str:
         """What a vote keeps of its reader (a user id, or the client's address)."""
@@ -188,6 +226,7 @@ class Insights:
         vote = Vote(
             answer_id, self.reader_key(answer_id, reader), rating, comment, self._clock.now()
         )
+        await self.settle()  # the answer may still be on its way to the log
         if not await self._log.vote(vote):
             raise NotFound("no such answer")
 
@@ -195,9 +234,22 @@ class Insights:
         """Delete what is older than the retention; how many answers went."""
         return await self._log.purge(self._clock.now() - self.retention)
 
+    async def run(self, interval: float = PURGE_INTERVAL) -> None:
+        """Purge now and every ``interval`` seconds, until cancelled; a log that is
+        down is tried again at the next round."""
+        while True:
+            try:
+                purged = await self.purge()
+                if purged:
+                    log.info("purged %d logged answers older than %s", purged, self.retention)
+            except DependencyUnavailable as exc:
+                log.warning("question log unavailable for the purge (%s)", exc.reason)
+            await asyncio.sleep(interval)
+
     async def report(self, since: datetime, pages: Sequence[str] = ()) -> Report:
         """Insights over the answers asked since ``since``; ``pages`` are every
         page the docs have (for the ones never cited)."""
+        await self.settle()
         answers = await self._log.answers(since)
         votes = await self._log.votes(since)
         uncertain = [a for a in answers if a.uncertain][-MAX_GROUPED:]

@@ -128,3 +128,41 @@ async def test_the_report() -> None:
     assert (report.votes_up, report.votes_down) == (2, 1)
     later = await insights.report(T0 + timedelta(days=1))
     assert later.questions == 2
+
+
+class DownLog(InMemoryQuestionLog):
+    async def record(self, entry: object) -> None:  # type: ignore[override]
+        from rag_core.errors import DependencyUnavailable
+
+        raise DependencyUnavailable("database", "ConnectError")
+
+
+class HungLog(InMemoryQuestionLog):
+    async def record(self, entry: object) -> None:  # type: ignore[override]
+        import asyncio
+
+        await asyncio.sleep(3600)
+
+
+async def test_logging_in_the_background_never_raises_and_is_bounded() -> None:
+    import asyncio
+
+    from rag_core.insights import MAX_WRITING
+
+    down = Insights(DownLog(), Clock(), reader_secret="s")
+    down.record_soon("a1", "q", cited())
+    await down.settle()
+    assert down.dropped == 1
+    hung = Insights(HungLog(), Clock(), reader_secret="s")
+    for n in range(MAX_WRITING + 5):
+        hung.record_soon(f"a{n}", "q", cited())
+    assert hung.dropped == 5  # the rest wait on the hung log, the answers did not
+    for task in list(hung._writing):
+        task.cancel()
+    await asyncio.gather(*hung._writing, return_exceptions=True)
+
+
+async def test_a_report_sees_the_answers_logged_in_the_background() -> None:
+    insights, _, _ = make()
+    insights.record_soon("a1", "What is a topic?", cited("/docs/t"))
+    assert (await insights.report(T0)).questions == 1

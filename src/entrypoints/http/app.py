@@ -24,6 +24,7 @@ from entrypoints.http.routes import (
     auth,
     chat,
     ingest,
+    insights,
     openai_compat,
     sessions,
     status,
@@ -77,6 +78,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             tasks.append(asyncio.create_task(built.health.run(settings.health_interval)))
             if built.outbox is not None:
                 tasks.append(asyncio.create_task(built.outbox.run(settings.outbox_flush_interval)))
+            if built.insights is not None:
+                tasks.append(asyncio.create_task(built.insights.run()))
             app.state.started = True
             yield
         finally:
@@ -87,6 +90,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             await asyncio.gather(*tasks, return_exceptions=True)
             if built.outbox is not None:
                 await _last_flush(built)
+            if built.insights is not None:  # the answers still being logged
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FLUSH_ON_SHUTDOWN_SECONDS):
+                        await built.insights.settle()
             if owned:
                 await built.aclose()
 
@@ -112,6 +119,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.include_router(sessions.router)
     app.include_router(transforms.router)
     app.include_router(ingest.router)
+    app.include_router(insights.router)
     _declare_body_limit(app)
     app.add_middleware(
         BodyLimitMiddleware,

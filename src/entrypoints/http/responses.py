@@ -78,6 +78,7 @@ ADMIN_KEY_REQUIRED = _error(401, "The admin key is missing or wrong.", _WWW_AUTH
 ADMIN_DISABLED = _error(403, "Ingest over HTTP is disabled: the server has no ADMIN_API_KEY.")
 ANOTHER_USERS_SESSION = _error(403, "The chat session belongs to another user.")
 UNKNOWN_SESSION = _error(404, "No chat session with this id.")
+UNKNOWN_ANSWER = _error(404, "No answer with this id is logged, or the question log is off.")
 EMAIL_TAKEN = _error(409, "An account with this email already exists (case-insensitively).")
 INDEX_MISMATCH = _error(
     409,

@@ -84,6 +84,9 @@ class ChatResponse(BaseModel):
         description="The answer does not stand on what was found: nothing fitting was "
         "retrieved, too little of the question is in the sources, or the model cited none.",
     )
+    answer_id: str = Field(
+        "", description="The answer's id: what POST /feedback names (a stored answer's message id)."
+    )
 
     @classmethod
     def of(
@@ -103,6 +106,7 @@ class ChatResponse(BaseModel):
             retrieval=answer.retrieval,
             degraded=list(answer.degraded),
             uncertain=answer.uncertain,
+            answer_id=answer.id,
         )
 
 

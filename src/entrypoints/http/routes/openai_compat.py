@@ -70,7 +70,7 @@ async def completions(
     body: CompletionRequest, container: ContainerDep, site: SiteDep
 ) -> dict[str, Any] | EventSourceResponse:
     question, history = _split(body.messages)
-    events = container.answerer.stream(question, history=history)
+    events = container.chat.stream(question, history=history)
     first = await anext(events)  # errors before the stream starts are plain HTTP errors
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     if body.stream:
@@ -94,6 +94,7 @@ async def completions(
                 "sources": sources,
                 "mode": answer.mode.value,
                 "uncertain": answer.uncertain,
+                "answer_id": answer.id,
             }
     raise RuntimeError("the answer stream ended without a final answer")
 
@@ -156,6 +157,7 @@ async def _chunks(
                     usage=usage_json(event.answer),
                     sources=cited,
                     uncertain=event.answer.uncertain,
+                    answer_id=event.answer.id,
                 )
     except RagError as exc:
         yield ServerSentEvent(data=json.dumps({"error": error_json(exc)}))

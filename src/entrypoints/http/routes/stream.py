@@ -78,6 +78,7 @@ async def _serialise(
                         "retrieval": answer.retrieval,
                         "degraded": list(answer.degraded),
                         "uncertain": answer.uncertain,
+                        "answer_id": answer.id,
                         "usage": usage_json(answer),
                     },
                 )
