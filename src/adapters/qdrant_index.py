@@ -7,7 +7,6 @@ import contextlib
 import math
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,9 +20,7 @@ from qdrant_client.http.exceptions import (
     ResponseHandlingException,
     UnexpectedResponse,
 )
-from qdrant_client.local.async_qdrant_local import AsyncQdrantLocal
 
-from adapters.index_lock import IndexLocked
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput
@@ -62,9 +59,9 @@ class QdrantIndex:
     search is lexical and upserts carry no dense vector. Any other dimension
     difference, or a collection this adapter did not lay out, raises IndexMismatch.
 
-    Errors: transport failures, timeouts, 401/403/429/5xx and a held local folder
-    raise DependencyUnavailable (IndexLocked for the folder); a request Qdrant
-    rejects (400/404/409/422, or ValueError in local mode) means the collection's
+    Errors: transport failures, timeouts and 401/403/429/5xx raise
+    DependencyUnavailable; a request Qdrant rejects (400/404/409/422, or ValueError
+    in local mode) means the collection's
     layout is not what this adapter expects and raises IndexMismatch. Upserting a
     chunk whose id is not a canonical (lower-case, hyphenated) UUID string raises
     InvalidInput: Qdrant would store it re-spelled and re-ingestion could not diff it.
@@ -81,20 +78,6 @@ class QdrantIndex:
         self._local = options.get("location") == ":memory:" or options.get("path") is not None
         self._prepared = False
         self._dense_dimension: int | None = None
-
-    @classmethod
-    def local(cls, path: Path, collection: str) -> QdrantIndex:
-        """Local mode persisted in ``path``; raises IndexLocked if another client holds it."""
-        try:
-            client = AsyncQdrantClient(path=str(path))
-        except RuntimeError as exc:
-            if "already accessed by another instance" not in str(exc):
-                raise
-            _close_half_open(exc)
-            raise IndexLocked(path) from exc
-        except OSError as exc:
-            raise DependencyUnavailable("qdrant", type(exc).__name__) from exc
-        return cls(client, collection)
 
     @classmethod
     def memory(cls, collection: str) -> QdrantIndex:
@@ -410,25 +393,6 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return float(headers["Retry-After"])
     except (KeyError, ValueError):
         return None
-
-
-def _close_half_open(exc: RuntimeError) -> None:
-    """Close what qdrant-client left open when it found the folder locked.
-
-    It opens the lock file and every collection's SQLite file before trying the
-    lock, and raises without closing them; left to the garbage collector they
-    would leak descriptors and emit ResourceWarning. The half-built client is
-    only reachable as ``self`` in the traceback's frames.
-    """
-    traceback = exc.__traceback__
-    while traceback is not None:
-        candidate = traceback.tb_frame.f_locals.get("self")
-        if isinstance(candidate, AsyncQdrantLocal):
-            for collection in candidate.collections.values():
-                collection.close()
-            if candidate._flock_file is not None:
-                candidate._flock_file.close()
-        traceback = traceback.tb_next
 
 
 def _filter(fields: Mapping[str, str]) -> models.Filter:
