@@ -52,7 +52,8 @@ class StoredPoint(Protocol):
 
 
 def payload(chunk: Chunk) -> dict[str, Any]:
-    """A chunk's payload: every field but ``id`` (the point id), tuples as lists."""
+    """A chunk's payload: every field but ``id`` (the point id); the clients send
+    ``heading_path`` as a JSON list."""
     fields = attrs.asdict(chunk)
     del fields["id"]
     return fields
