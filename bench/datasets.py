@@ -23,6 +23,7 @@ LAYOUT_SOURCES = (
     "rag_core/ingestion.py",
     "rag_core/lexical.py",
     "rag_core/markdown.py",
+    "adapters/qdrant_layout.py",
     "adapters/qdrant_edge",
 )
 

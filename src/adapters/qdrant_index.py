@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
 import grpc  # type: ignore[import-untyped]
 import httpx
 from qdrant_client import AsyncQdrantClient, models
@@ -21,21 +17,17 @@ from qdrant_client.http.exceptions import (
     ResponseHandlingException,
     UnexpectedResponse,
 )
-from qdrant_client.local.async_qdrant_local import AsyncQdrantLocal
 
-from adapters.index_lock import IndexLocked
+from adapters import qdrant_layout as layout
+from adapters.qdrant_layout import DENSE, LEXICAL
 from rag_core.answers import Passage
-from rag_core.documents import Chunk, IndexedChunk
-from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput
+from rag_core.documents import Chunk, IndexedChunk, SparseVector
+from rag_core.errors import DependencyUnavailable, IndexMismatch
 from rag_core.ports import SearchQuery
 
-LEXICAL = "lexical"
-DENSE = "dense"
 DEFAULT_PORT = 6333
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
-_KEYWORD_FIELDS = ("document_id", "section", "source")
-_PAYLOAD_FIELDS = tuple(field.name for field in attrs.fields(Chunk) if field.name != "id")
 # 400/404/409/422 answer a request the adapter built itself, so they mean the
 # collection is not laid out as expected (missing, other vectors, unindexed field).
 _REJECTED = frozenset({400, 404, 409, 422})
@@ -52,9 +44,10 @@ _UNAVAILABLE = (
 class QdrantIndex:
     """A :class:`~rag_core.ports.VectorIndex` in one Qdrant collection.
 
-    Layout: sparse vector ``lexical`` (IDF modifier, so Qdrant scores BM25), and
-    when ``prepare`` gets a dimension, dense vector ``dense`` (cosine). The point id
-    is the chunk id (a canonical UUID string); the payload holds every other Chunk field.
+    Layout (:mod:`adapters.qdrant_layout`, shared with the embedded EdgeIndex):
+    sparse vector ``lexical`` (IDF modifier, so Qdrant scores BM25), and when
+    ``prepare`` gets a dimension, dense vector ``dense`` (cosine). The point id is
+    the chunk id (a canonical UUID string); the payload holds every other Chunk field.
 
     ``prepare`` creates the collection if missing and, on a server, any missing
     keyword payload index (``document_id``, ``section``). ``prepare(None)`` on a
@@ -62,9 +55,9 @@ class QdrantIndex:
     search is lexical and upserts carry no dense vector. Any other dimension
     difference, or a collection this adapter did not lay out, raises IndexMismatch.
 
-    Errors: transport failures, timeouts, 401/403/429/5xx and a held local folder
-    raise DependencyUnavailable (IndexLocked for the folder); a request Qdrant
-    rejects (400/404/409/422, or ValueError in local mode) means the collection's
+    Errors: transport failures, timeouts and 401/403/429/5xx raise
+    DependencyUnavailable; a request Qdrant rejects (400/404/409/422, or ValueError
+    in local mode), or a point whose payload is not a chunk's, means the collection's
     layout is not what this adapter expects and raises IndexMismatch. Upserting a
     chunk whose id is not a canonical (lower-case, hyphenated) UUID string raises
     InvalidInput: Qdrant would store it re-spelled and re-ingestion could not diff it.
@@ -81,20 +74,6 @@ class QdrantIndex:
         self._local = options.get("location") == ":memory:" or options.get("path") is not None
         self._prepared = False
         self._dense_dimension: int | None = None
-
-    @classmethod
-    def local(cls, path: Path, collection: str) -> QdrantIndex:
-        """Local mode persisted in ``path``; raises IndexLocked if another client holds it."""
-        try:
-            client = AsyncQdrantClient(path=str(path))
-        except RuntimeError as exc:
-            if "already accessed by another instance" not in str(exc):
-                raise
-            _close_half_open(exc)
-            raise IndexLocked(path) from exc
-        except OSError as exc:
-            raise DependencyUnavailable("qdrant", type(exc).__name__) from exc
-        return cls(client, collection)
 
     @classmethod
     def memory(cls, collection: str) -> QdrantIndex:
@@ -135,15 +114,16 @@ class QdrantIndex:
             await self._create(dense_dimension)
         async with self._call():
             info = await self._client.get_collection(self._collection)
-        existing = self._dense_dimension_of(info.config.params)
+        # As JSON, the configuration reads as Qdrant Edge's does (an unnamed vector
+        # shows its own fields as names, so it is foreign too).
+        config = info.config.params.model_dump(mode="json")
+        existing = layout.dense_dimension_of(config, self._where)
         if existing != dense_dimension and dense_dimension is not None:
-            raise IndexMismatch(
-                f"Qdrant collection '{self._collection}' holds {_describe(existing)} but "
-                f"{_describe(dense_dimension)} is configured; a re-index is needed "
-                "(drop the collection and ingest again)"
+            raise layout.dimension_mismatch(
+                self._where, existing, dense_dimension, "drop the collection and ingest again"
             )
         if not self._local:  # local mode has no payload indexes (and warns if asked)
-            for field in _KEYWORD_FIELDS:
+            for field in layout.KEYWORD_FIELDS:
                 if field not in info.payload_schema:
                     async with self._call():
                         await self._client.create_payload_index(
@@ -154,7 +134,7 @@ class QdrantIndex:
 
     async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
         for item in chunks:
-            _check_id(item.chunk.id)
+            layout.check_id(item.chunk.id)
             if item.dense is not None:
                 self._check_dense(len(item.dense))
         points = [_point(item) for item in chunks]
@@ -166,7 +146,7 @@ class QdrantIndex:
 
     async def delete(self, chunk_ids: Sequence[str]) -> None:
         # An id that is not a UUID cannot be stored, so it is unknown: ignored.
-        ids: list[models.ExtendedPointId] = [c for c in chunk_ids if _is_uuid(c)]
+        ids: list[models.ExtendedPointId] = [c for c in chunk_ids if layout.is_canonical_uuid(c)]
         if ids:
             async with self._call():
                 await self._client.delete(
@@ -176,24 +156,11 @@ class QdrantIndex:
     async def chunk_ids_by_document(
         self, source: str | None = None
     ) -> Mapping[str, frozenset[str]]:
-        grouped: dict[str, set[str]] = {}
-        offset: models.ExtendedPointId | None = None
-        where = _filter({"source": source} if source is not None else {})
-        while True:
-            async with self._call():
-                records, offset = await self._client.scroll(
-                    self._collection,
-                    scroll_filter=where,
-                    limit=SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=["document_id"],
-                    with_vectors=False,
-                )
-            for record in records:
-                document_id = str((record.payload or {})["document_id"])
-                grouped.setdefault(document_id, set()).add(str(record.id))
-            if offset is None:
-                return {doc: frozenset(ids) for doc, ids in grouped.items()}
+        grouped = layout.DocumentChunkIds()
+        where = _filter(layout.source_match(source))
+        async for page in self._scroll(where, with_payload=[layout.DOCUMENT_ID]):
+            grouped.add(page)
+        return grouped.result()
 
     async def search(self, query: SearchQuery) -> list[Passage]:
         if query.dense is not None:
@@ -201,9 +168,7 @@ class QdrantIndex:
         if query.limit < 1 or (query.dense is None and not query.sparse.indices):
             return []
         where = _filter(query.filters)
-        sparse = models.SparseVector(
-            indices=list(query.sparse.indices), values=list(query.sparse.values)
-        )
+        sparse = _sparse(query.sparse)
         async with self._call():
             if query.dense is None:
                 response = await self._client.query_points(
@@ -232,7 +197,7 @@ class QdrantIndex:
                     with_payload=True,
                 )
         return [
-            Passage(chunk=_chunk(str(point.id), point.payload or {}), score=point.score, rank=rank)
+            Passage(chunk=layout.chunk(point), score=point.score, rank=rank)
             for rank, point in enumerate(response.points, start=1)
         ]
 
@@ -242,27 +207,14 @@ class QdrantIndex:
         return result.count
 
     async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
-        found: list[Chunk] = []
-        offset: models.ExtendedPointId | None = None
         where = None
         if document_ids is not None:
             if not document_ids:
                 return []
             match = models.MatchAny(any=list(document_ids))
-            where = models.Filter(must=[models.FieldCondition(key="document_id", match=match)])
-        while True:
-            async with self._call():
-                records, offset = await self._client.scroll(
-                    self._collection,
-                    scroll_filter=where,
-                    limit=SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=False,
-                )
-            found.extend(_chunk(str(record.id), record.payload or {}) for record in records)
-            if offset is None:
-                return found
+            where = models.Filter(must=[models.FieldCondition(key=layout.DOCUMENT_ID, match=match)])
+        pages = self._scroll(where, with_payload=True)
+        return [layout.chunk(record) async for page in pages for record in page]
 
     async def recreate(self, dense_dimension: int | None) -> None:
         async with self._call():
@@ -277,6 +229,25 @@ class QdrantIndex:
     async def close(self) -> None:
         async with self._call():
             await self._client.close()
+
+    async def _scroll(
+        self, where: models.Filter | None, with_payload: bool | list[str]
+    ) -> AsyncIterator[list[models.Record]]:
+        """Every point ``where`` selects, page by page, without vectors."""
+        offset: models.ExtendedPointId | None = None
+        while True:
+            async with self._call():
+                records, offset = await self._client.scroll(
+                    self._collection,
+                    scroll_filter=where,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=with_payload,
+                    with_vectors=False,
+                )
+            yield records
+            if offset is None:
+                return
 
     async def _create(self, dense_dimension: int | None) -> None:
         """Create the collection; one a concurrent creator made first is fine."""
@@ -302,27 +273,13 @@ class QdrantIndex:
             ):
                 raise
 
-    def _dense_dimension_of(self, params: models.CollectionParams) -> int | None:
-        vectors = params.vectors if params.vectors is not None else {}
-        dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
-        if (
-            LEXICAL not in (params.sparse_vectors or {})
-            or not isinstance(vectors, dict)
-            or set(vectors) - {DENSE}
-            or (dense is not None and dense.distance != models.Distance.COSINE)
-        ):
-            raise IndexMismatch(
-                f"Qdrant collection '{self._collection}' was not created by this adapter "
-                f"(expected sparse '{LEXICAL}' and optional cosine '{DENSE}'); a re-index is needed"
-            )
-        return dense.size if dense is not None else None
+    @property
+    def _where(self) -> str:
+        return f"Qdrant collection '{self._collection}'"
 
     def _check_dense(self, dimension: int) -> None:
-        if self._prepared and dimension != self._dense_dimension:
-            raise IndexMismatch(
-                f"dense vector of dimension {dimension}, but Qdrant collection "
-                f"'{self._collection}' is prepared for {_describe(self._dense_dimension)}"
-            )
+        if self._prepared:
+            layout.check_dense(dimension, self._dense_dimension, self._where)
 
     @contextlib.asynccontextmanager
     async def _call(self) -> AsyncIterator[None]:
@@ -363,37 +320,15 @@ def address(url: str) -> str:
 
 
 def _point(item: IndexedChunk) -> models.PointStruct:
-    sparse = item.sparse
-    vector: dict[str, Any] = {
-        LEXICAL: models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-    }
-    if item.dense is not None:
-        vector[DENSE] = list(item.dense)
-    payload = attrs.asdict(item.chunk)  # tuples become JSON lists
-    return models.PointStruct(id=payload.pop("id"), vector=vector, payload=payload)
+    return models.PointStruct(
+        id=item.chunk.id,
+        vector=layout.vectors(item, _sparse),
+        payload=layout.payload(item.chunk),
+    )
 
 
-def _chunk(chunk_id: str, payload: Mapping[str, Any]) -> Chunk:
-    fields = {name: payload[name] for name in _PAYLOAD_FIELDS}
-    return Chunk(id=chunk_id, **{**fields, "heading_path": tuple(fields["heading_path"])})
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-def _check_id(chunk_id: str) -> None:
-    if not _is_uuid(chunk_id):
-        raise InvalidInput(f"chunk id {chunk_id!r} is not a canonical UUID string")
-
-
-def _describe(dense_dimension: int | None) -> str:
-    if dense_dimension is None:
-        return "no dense vectors (lexical only)"
-    return f"dense vectors of dimension {dense_dimension}"
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
 
 
 def _server_error(exc: UnexpectedResponse) -> str:
@@ -410,25 +345,6 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return float(headers["Retry-After"])
     except (KeyError, ValueError):
         return None
-
-
-def _close_half_open(exc: RuntimeError) -> None:
-    """Close what qdrant-client left open when it found the folder locked.
-
-    It opens the lock file and every collection's SQLite file before trying the
-    lock, and raises without closing them; left to the garbage collector they
-    would leak descriptors and emit ResourceWarning. The half-built client is
-    only reachable as ``self`` in the traceback's frames.
-    """
-    traceback = exc.__traceback__
-    while traceback is not None:
-        candidate = traceback.tb_frame.f_locals.get("self")
-        if isinstance(candidate, AsyncQdrantLocal):
-            for collection in candidate.collections.values():
-                collection.close()
-            if candidate._flock_file is not None:
-                candidate._flock_file.close()
-        traceback = traceback.tb_next
 
 
 def _filter(fields: Mapping[str, str]) -> models.Filter:

@@ -22,6 +22,7 @@ from qdrant_client import AsyncQdrantClient, models
 from adapters import qdrant_index
 from adapters.index_lock import IndexLocked
 from adapters.qdrant_index import QdrantIndex
+from qdrant_local import open_local
 from rag_core.documents import Chunk, IndexedChunk, SparseVector
 from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput
 from rag_core.ports import SearchQuery
@@ -98,15 +99,15 @@ def test_remote_rejects_a_url_without_http_scheme(url: str) -> None:
 
 
 async def test_second_client_on_the_same_folder_is_locked(tmp_path: Path) -> None:
-    first = QdrantIndex.local(tmp_path, "docs")
+    first = open_local(tmp_path, "docs")
     await first.prepare(None)
     with pytest.raises(IndexLocked, match="another process holds") as caught:
-        QdrantIndex.local(tmp_path, "docs")
+        open_local(tmp_path, "docs")
     assert isinstance(caught.value, DependencyUnavailable)
     del caught
     gc.collect()  # the half-opened client must have nothing left open to warn about
     await first.close()
-    reopened = QdrantIndex.local(tmp_path, "docs")
+    reopened = open_local(tmp_path, "docs")
     await reopened.close()
 
 
@@ -124,20 +125,20 @@ async def test_folder_held_by_another_process_is_locked(tmp_path: Path) -> None:
         assert holder.stdout is not None
         assert await asyncio.wait_for(holder.stdout.readline(), timeout=30) == b"ready\n"
         with pytest.raises(IndexLocked):
-            QdrantIndex.local(tmp_path, "docs")
+            open_local(tmp_path, "docs")
     finally:
         await asyncio.wait_for(holder.communicate(b""), timeout=30)  # EOF ends it
-    index = QdrantIndex.local(tmp_path, "docs")  # released when the holder exits
+    index = open_local(tmp_path, "docs")  # released when the holder exits
     await index.close()
 
 
 async def test_local_folder_persists_across_close(tmp_path: Path) -> None:
-    index = QdrantIndex.local(tmp_path, "docs")
+    index = open_local(tmp_path, "docs")
     await index.prepare(None)
     await index.upsert([_chunk(0), _chunk(1)])
     await index.close()
 
-    reopened = QdrantIndex.local(tmp_path, "docs")
+    reopened = open_local(tmp_path, "docs")
     try:
         await reopened.prepare(None)
         assert await reopened.count() == 2

@@ -11,6 +11,7 @@ from vector_index_contract import VectorIndexContract
 from adapters.memory.index import InMemoryIndex
 from adapters.qdrant_index import QdrantIndex
 from fakes.qdrant_server import FakeQdrantServer
+from qdrant_local import open_local
 from rag_core.ports import VectorIndex
 
 
@@ -26,7 +27,7 @@ class TestQdrantMemory(VectorIndexContract):
 
 class TestQdrantLocal(VectorIndexContract):
     async def make_index(self, tmp_path: Path) -> VectorIndex:
-        return QdrantIndex.local(tmp_path / "qdrant", "docs")
+        return open_local(tmp_path / "qdrant", "docs")
 
 
 class TestQdrantEdge(VectorIndexContract):

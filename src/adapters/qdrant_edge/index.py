@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qdrant_edge import (
     CountRequest,
     EdgeShard,
+    Filter,
     PayloadSchemaType,
     QueryBatchRequest,
     QueryRequest,
+    Record,
     ScrollRequest,
     UpdateOperation,
 )
 
-from adapters.qdrant_edge import layout, records
+from adapters import qdrant_layout as layout
+from adapters.qdrant_edge import config, records
 from adapters.qdrant_edge.batching import Batcher
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
-from rag_core.errors import DependencyUnavailable, IndexMismatch
+from rag_core.errors import DependencyUnavailable
 from rag_core.ports import SearchQuery
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ SCROLL_PAGE = 1000
 class EdgeIndex:
     """A :class:`~rag_core.ports.VectorIndex` in a Qdrant Edge shard at ``path/collection``.
 
-    Layout and ``prepare`` rules are QdrantIndex's (see :mod:`adapters.qdrant_edge.layout`):
+    Layout and ``prepare`` rules are QdrantIndex's (see :mod:`adapters.qdrant_layout`):
     ``prepare(None)`` on a dense shard is allowed (search goes on lexically); any
     other dimension difference, or a shard this adapter did not lay out, raises
     IndexMismatch. Keyword payload indexes on ``document_id`` and ``section`` are
@@ -86,13 +89,11 @@ class EdgeIndex:
         holder = self._holder
         shard = await self._calls.write(lambda: holder.loaded(create=True, dense=dense_dimension))
         existing = await self._calls.read(
-            lambda: layout.stored_dense_dimension(holder.dir, holder.collection)
+            lambda: config.stored_dense_dimension(holder.dir, holder.collection)
         )
         if existing != dense_dimension and dense_dimension is not None:
-            raise IndexMismatch(
-                f"Qdrant Edge collection '{holder.collection}' holds {layout.describe(existing)} "
-                f"but {layout.describe(dense_dimension)} is configured; a re-index is needed "
-                f"(delete {holder.dir} and ingest again)"
+            raise layout.dimension_mismatch(
+                self._where, existing, dense_dimension, f"delete {holder.dir} and ingest again"
             )
 
         def index_payload() -> None:
@@ -110,9 +111,9 @@ class EdgeIndex:
 
     async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
         for item in chunks:
-            records.check_id(item.chunk.id)
+            layout.check_id(item.chunk.id)
             if item.dense is not None and self._prepared:
-                layout.check_dense(len(item.dense), self._dense_dimension, self.collection)
+                layout.check_dense(len(item.dense), self._dense_dimension, self._where)
         if not chunks:
             return
 
@@ -127,7 +128,7 @@ class EdgeIndex:
 
     async def delete(self, chunk_ids: Sequence[str]) -> None:
         # An id that is not a canonical UUID cannot be stored, so it is unknown: ignored.
-        ids: list[PointId] = [c for c in chunk_ids if records.is_canonical_uuid(c)]
+        ids: list[PointId] = [c for c in chunk_ids if layout.is_canonical_uuid(c)]
         if not ids:
             return
 
@@ -142,32 +143,19 @@ class EdgeIndex:
         self, source: str | None = None
     ) -> Mapping[str, frozenset[str]]:
         shard = await self._ready()
-        where = records.payload_filter({"source": source} if source is not None else {})
+        where = records.payload_filter(layout.source_match(source))
 
         def scroll() -> dict[str, frozenset[str]]:
-            grouped: dict[str, set[str]] = {}
-            offset: PointId | None = None
-            while True:
-                page, offset = shard.scroll(
-                    ScrollRequest(
-                        offset=offset,
-                        filter=where,
-                        limit=SCROLL_PAGE,
-                        with_payload=["document_id"],
-                        with_vector=False,
-                    )
-                )
-                for record in page:
-                    document_id = str((record.payload or {})["document_id"])
-                    grouped.setdefault(document_id, set()).add(str(record.id))
-                if offset is None:
-                    return {doc: frozenset(ids) for doc, ids in grouped.items()}
+            grouped = layout.DocumentChunkIds()
+            for page in _pages(shard, where, with_payload=[layout.DOCUMENT_ID]):
+                grouped.add(page)
+            return grouped.result()
 
         return await self._calls.read(scroll)
 
     async def search(self, query: SearchQuery) -> list[Passage]:
         if query.dense is not None and self._prepared:
-            layout.check_dense(len(query.dense), self._dense_dimension, self.collection)
+            layout.check_dense(len(query.dense), self._dense_dimension, self._where)
         if query.limit < 1 or (query.dense is None and not query.sparse.indices):
             return []
         return await self._searches.submit(records.search_request(query))
@@ -182,10 +170,7 @@ class EdgeIndex:
                 else [shard.query(requests[0])]
             )
             return [
-                [
-                    records.passage(hit.id, hit.payload, hit.score, rank)
-                    for rank, hit in enumerate(hits, start=1)
-                ]
+                [records.passage(hit, rank) for rank, hit in enumerate(hits, start=1)]
                 for hits in answers
             ]
 
@@ -198,15 +183,8 @@ class EdgeIndex:
         where = records.documents_filter(document_ids)
 
         def scroll() -> list[Chunk]:
-            found: list[Chunk] = []
-            offset: PointId | None = None
-            while True:
-                page, offset = shard.scroll(
-                    ScrollRequest(offset=offset, filter=where, limit=SCROLL_PAGE, with_payload=True)
-                )
-                found.extend(records.passage(r.id, r.payload, 0.0, 1).chunk for r in page)
-                if offset is None:
-                    return found
+            pages = _pages(shard, where, with_payload=True)
+            return [layout.chunk(record) for page in pages for record in page]
 
         return await self._calls.read(scroll)
 
@@ -256,9 +234,34 @@ class EdgeIndex:
             if self._holder.closed:
                 self._calls.shutdown()
 
+    @property
+    def _where(self) -> str:
+        return f"Qdrant Edge collection '{self.collection}'"
+
     async def _ready(self) -> EdgeShard:
         """The loaded shard, loading it (on the writer thread) on first use."""
         shard = self._holder.current
         if shard is None:
             shard = await self._calls.write(self._holder.loaded)
         return shard
+
+
+def _pages(
+    shard: EdgeShard, where: Filter | None, with_payload: bool | list[str]
+) -> Iterator[list[Record]]:
+    """Every point ``where`` selects, page by page, without vectors (engine calls: run
+    on an engine thread)."""
+    offset: PointId | None = None
+    while True:
+        page, offset = shard.scroll(
+            ScrollRequest(
+                offset=offset,
+                filter=where,
+                limit=SCROLL_PAGE,
+                with_payload=with_payload,
+                with_vector=False,
+            )
+        )
+        yield page
+        if offset is None:
+            return

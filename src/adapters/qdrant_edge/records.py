@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import cast
 
-import attrs
 from qdrant_edge import (
     FieldCondition,
     Filter,
@@ -17,60 +15,33 @@ from qdrant_edge import (
     Prefetch,
     Query,
     QueryRequest,
+    ScoredPoint,
     SparseVector,
 )
 
-from adapters.qdrant_edge.layout import DENSE, LEXICAL
+from adapters import qdrant_layout as layout
+from adapters.qdrant_layout import DENSE, DOCUMENT_ID, LEXICAL
 from rag_core.answers import Passage
-from rag_core.documents import Chunk, IndexedChunk
-from rag_core.errors import IndexMismatch, InvalidInput
+from rag_core.documents import IndexedChunk
+from rag_core.documents import SparseVector as CoreSparseVector
 from rag_core.fusion import RRF_K
 from rag_core.ports import SearchQuery
 
-_PAYLOAD_FIELDS = tuple(field.name for field in attrs.fields(Chunk) if field.name != "id")
-
 
 def point(item: IndexedChunk) -> Point:
-    """The engine point of a chunk: id = chunk id, payload = every other Chunk field."""
-    vector: dict[str, Any] = {LEXICAL: _sparse(item.sparse.indices, item.sparse.values)}
-    if item.dense is not None:
-        vector[DENSE] = list(item.dense)
-    payload = attrs.asdict(item.chunk)  # tuples become lists
-    return Point(payload.pop("id"), vector, payload)
+    """The engine point of a chunk (:mod:`adapters.qdrant_layout`)."""
+    return Point(item.chunk.id, layout.vectors(item, _sparse), layout.payload(item.chunk))
 
 
-def passage(
-    point_id: object, payload: Mapping[str, Any] | None, score: float, rank: int
-) -> Passage:
+def passage(hit: ScoredPoint, rank: int) -> Passage:
     """A search hit as a Passage; a payload that is not a chunk's is a layout mismatch."""
-    try:
-        fields = {name: (payload or {})[name] for name in _PAYLOAD_FIELDS}
-        chunk = Chunk(id=str(point_id), **{**fields, "heading_path": tuple(fields["heading_path"])})
-    except (KeyError, TypeError) as exc:
-        raise IndexMismatch(
-            f"point {point_id} does not hold a chunk payload; a re-index is needed"
-        ) from exc
-    return Passage(chunk=chunk, score=score, rank=rank)
-
-
-def is_canonical_uuid(value: str) -> bool:
-    """Whether ``value`` is spelled as the engine returns ids (lower-case, hyphenated)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-def check_id(chunk_id: str) -> None:
-    """Reject an id the engine would store re-spelled: re-ingestion could not diff it."""
-    if not is_canonical_uuid(chunk_id):
-        raise InvalidInput(f"chunk id {chunk_id!r} is not a canonical UUID string")
+    return Passage(chunk=layout.chunk(hit), score=hit.score, rank=rank)
 
 
 def search_request(query: SearchQuery) -> QueryRequest:
     """Lexical search, or RRF over a dense (and, if any terms, a lexical) prefetch."""
     where = payload_filter(query.filters)
-    sparse = _sparse(query.sparse.indices, query.sparse.values)
+    sparse = _sparse(query.sparse)
     if query.dense is None:
         return QueryRequest(
             limit=query.limit,
@@ -106,8 +77,8 @@ def documents_filter(document_ids: Sequence[str] | None) -> Filter | None:
     """The chunks of these documents (None: every chunk)."""
     if document_ids is None:
         return None
-    return Filter(must=[FieldCondition("document_id", match=MatchAny(list(document_ids)))])
+    return Filter(must=[FieldCondition(DOCUMENT_ID, match=MatchAny(list(document_ids)))])
 
 
-def _sparse(indices: tuple[int, ...], values: tuple[float, ...]) -> SparseVector:
-    return SparseVector(list(indices), list(values))
+def _sparse(vector: CoreSparseVector) -> SparseVector:
+    return SparseVector(list(vector.indices), list(vector.values))

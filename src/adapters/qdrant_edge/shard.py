@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qdrant_edge import EdgeShard
 
-from adapters.qdrant_edge import layout
+from adapters.qdrant_edge import config
 from adapters.qdrant_edge.folder_lock import FolderLock
 from rag_core.errors import DependencyUnavailable, IndexMismatch
 
@@ -53,7 +53,7 @@ class ShardHolder:
         dimensions if ``create`` (prepare), else IndexMismatch."""
         self.check_open()
         if self._shard is None:
-            if layout.shard_exists(self.dir):
+            if config.shard_exists(self.dir):
                 self._shard = EdgeShard.load(str(self.dir))
             elif not create:
                 raise IndexMismatch(
@@ -61,7 +61,7 @@ class ShardHolder:
                     "prepare() creates it"
                 )
             else:
-                self._shard = EdgeShard.create(str(self.dir), layout.edge_config(dense))
+                self._shard = EdgeShard.create(str(self.dir), config.edge_config(dense))
         return self._shard
 
     def drop(self) -> None:

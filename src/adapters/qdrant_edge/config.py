@@ -1,15 +1,15 @@
-"""The shard layout EdgeIndex creates, and how an existing shard's layout is read back.
+"""The configuration of the shards EdgeIndex creates, and how a shard's is read back.
 
-Same layout as :class:`adapters.qdrant_index.QdrantIndex`: sparse vector ``lexical``
-with the IDF modifier (the engine scores BM25 from the encoder's document-side
-weights) and, when a dimension is given, dense vector ``dense`` with cosine distance.
+The layout is :mod:`adapters.qdrant_layout`'s, shared with QdrantIndex: sparse vector
+``lexical`` with the IDF modifier and, when a dimension is given, dense vector
+``dense`` with cosine distance. What is Edge's own is here: how the engine stores
+vectors and optimises the shard, and where it keeps its configuration.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from qdrant_edge import (
     Distance,
@@ -21,11 +21,9 @@ from qdrant_edge import (
     VectorStorageDatatype,
 )
 
-from rag_core.errors import IndexMismatch
+from adapters import qdrant_layout as layout
+from adapters.qdrant_layout import DENSE, LEXICAL
 
-LEXICAL = "lexical"
-DENSE = "dense"
-KEYWORD_FIELDS = ("document_id", "section", "source")
 # The engine persists the shard's configuration here (EdgeConfig: "provided ->
 # persisted"); the shard object itself has no getter for it.
 CONFIG_FILE = "edge_config.json"
@@ -78,42 +76,11 @@ def stored_dense_dimension(shard_dir: Path, collection: str) -> int | None:
     Raises IndexMismatch if the shard was not laid out by this adapter (other
     vectors, another distance, no IDF on ``lexical``) or its configuration is unreadable.
     """
+    where = f"Qdrant Edge collection '{collection}' in {shard_dir}"
     try:
         config = json.loads((shard_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        return _dense_dimension_of(config)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise IndexMismatch(
-            f"Qdrant Edge collection '{collection}' in {shard_dir} was not created by this "
-            f"adapter (expected sparse '{LEXICAL}' with IDF and optional cosine '{DENSE}'); "
-            "a re-index is needed"
-        ) from exc
-
-
-def _dense_dimension_of(config: dict[str, Any]) -> int | None:
-    vectors = config.get("vectors") or {}
-    sparse = config.get("sparse_vectors") or {}
-    lexical = sparse.get(LEXICAL) or {}
-    dense = vectors.get(DENSE)
-    if (
-        set(sparse) != {LEXICAL}
-        or str(lexical.get("modifier", "")).lower() != "idf"
-        or set(vectors) - {DENSE}
-        or (dense is not None and str(dense.get("distance", "")).lower() != "cosine")
-    ):
-        raise ValueError("unexpected layout")
-    return None if dense is None else int(dense["size"])
-
-
-def describe(dense_dimension: int | None) -> str:
-    if dense_dimension is None:
-        return "no dense vectors (lexical only)"
-    return f"dense vectors of dimension {dense_dimension}"
-
-
-def check_dense(dimension: int, prepared_for: int | None, collection: str) -> None:
-    """Raise IndexMismatch unless a dense vector of ``dimension`` fits the prepared layout."""
-    if dimension != prepared_for:
-        raise IndexMismatch(
-            f"dense vector of dimension {dimension}, but Qdrant Edge collection "
-            f"'{collection}' is prepared for {describe(prepared_for)}"
-        )
+    except (OSError, ValueError) as exc:
+        raise layout.foreign_layout(where) from exc
+    if not isinstance(config, dict):
+        raise layout.foreign_layout(where)
+    return layout.dense_dimension_of(config, where)
