@@ -18,30 +18,10 @@ from rag_core.accounts import (
     Unauthenticated,
 )
 from rag_core.errors import Conflict, InvalidInput, NotFound
+from rag_core.testing import FakeClock, SequentialIds
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 PASSWORD = "correct horse battery"
-
-
-class StepClock:
-    def __init__(self) -> None:
-        self.moment = START
-
-    def now(self) -> datetime:
-        self.moment += timedelta(seconds=1)
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - START).total_seconds()
-
-
-class Ids:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def new_id(self) -> str:
-        self.count += 1
-        return f"user-{self.count}"
 
 
 class RecordingHasher:
@@ -95,7 +75,9 @@ def tokens() -> TableAuthenticator:
 def service(
     store: InMemoryAccountStore, hasher: RecordingHasher, tokens: TableAuthenticator
 ) -> AccountService:
-    return AccountService(store, tokens, hasher, StepClock(), Ids())
+    return AccountService(
+        store, tokens, hasher, FakeClock(START, step=1.0), SequentialIds("user-", width=1)
+    )
 
 
 async def test_sign_up_normalises_and_signs_in(service: AccountService) -> None:
