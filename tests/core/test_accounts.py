@@ -15,9 +15,8 @@ from rag_core.accounts import (
     Proficiency,
     Profile,
     TokenClaims,
-    Unauthenticated,
 )
-from rag_core.errors import Conflict, InvalidInput, NotFound
+from rag_core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from rag_core.testing import FakeClock, SequentialIds
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -44,7 +43,7 @@ class TableAuthenticator:
     def __init__(self) -> None:
         self.issued: dict[str, TokenClaims] = {}
 
-    def issue(self, subject: str) -> IssuedToken:
+    def issue(self, subject: str, *, authenticated_at: datetime | None = None) -> IssuedToken:
         token_id = f"jti-{len(self.issued) + 1}"
         claims = TokenClaims(subject, token_id, START + timedelta(days=7))
         self.issued[f"token-{token_id}"] = claims

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from adapters.memory.index import InMemoryIndex
 from adapters.openai import OpenAIChatModel, RetryPolicy, build_openai_client
@@ -166,12 +167,12 @@ async def test_postgres_down_keeps_answering_and_loses_no_turn(
     async with FaultProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432) as proxy:
         settings = Settings(
             _env_file=None,
-            database_url=through(proxy, database_url),
+            database_url=SecretStr(through(proxy, database_url)),
             data_dir=tmp_path,
             database_timeout=1,
             database_breaker_threshold=2,
             database_breaker_recovery=15,
-            better_auth_secret="s" * 40,
+            better_auth_secret=SecretStr("s" * 40),
         )
         container = await build_container(settings, clock=clock)
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.memory.models import HashEmbedder
 from adapters.qdrant_index import QdrantIndex
@@ -60,7 +61,7 @@ async def test_starts_without_qdrant_and_prepares_it_when_it_appears(
             settings = Settings(
                 _env_file=None,
                 qdrant_url=f"http://{address}",
-                qdrant_api_key=SECRET,
+                qdrant_api_key=SecretStr(SECRET),
                 qdrant_collection_name="docs",
                 qdrant_timeout=1,
                 qdrant_breaker_threshold=2,
