@@ -19,6 +19,7 @@ The suites are ``async``: they need pytest-asyncio with ``asyncio_mode = "auto"`
 | ``account_store`` | ``AccountStoreContract`` | fixture ``store`` |
 | ``content_cache`` | ``ContentCacheContract`` | fixture ``cache`` |
 | ``models`` | ``EmbedderContract``, ``ChatModelContract`` | fixtures ``embedder``, ``make_model`` |
+| ``question_log`` | ``QuestionLogContract`` | fixture ``log`` |
 """
 
 import pytest
@@ -29,5 +30,6 @@ pytest.register_assert_rewrite(
     "rag_core.testing.contracts.content_cache",
     "rag_core.testing.contracts.conversation_store",
     "rag_core.testing.contracts.models",
+    "rag_core.testing.contracts.question_log",
     "rag_core.testing.contracts.vector_index",
 )
