@@ -1,11 +1,7 @@
-import pytest
+# The contract suites live in the shipped testing kit (rag_core.testing.contracts),
+# which registers them for pytest's assertion rewriting itself.
 
-# The reusable contract suites are plain modules imported by the test modules;
-# register them so their asserts get pytest's detailed failure messages.
-pytest.register_assert_rewrite(
-    "account_store_contract",
-    "content_cache_contract",
-    "conversation_store_contract",
-    "model_contract",
-    "vector_index_contract",
-)
+# tests/downstream is a separate project with its own pyproject: test_downstream.py
+# builds this project's wheel and runs that project's tests against it, in a venv of
+# its own, never in this session.
+collect_ignore = ["downstream"]

@@ -1,5 +1,9 @@
 """The dependency rule, as a test: entrypoints -> adapters -> rag_core, never back,
-and the core imports nothing outside the standard library and attrs."""
+and the core imports nothing outside the standard library and attrs.
+
+The testing kit (``rag_core.testing``) is the one part of the core that may import
+pytest, and only its contract suites do; nothing outside the kit imports it, so the
+core, the adapters and the entrypoints never pull pytest in."""
 
 from __future__ import annotations
 
@@ -11,9 +15,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CORE_ALLOWED = {"attrs", "snowballstemmer", "rag_core"}
+KIT = "rag_core/testing"
+KIT_CONTRACTS = "rag_core/testing/contracts"
+KIT_ALLOWED = CORE_ALLOWED | {"pytest"}
 
 
-def imported_top_levels(package: str) -> dict[str, set[str]]:
+def imported_modules(package: str) -> dict[str, set[str]]:
+    """Every module imported by a file under ``package``: full name -> files."""
     found: dict[str, set[str]] = {}
     for path in (SRC / package).rglob("*.py"):
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -25,17 +33,49 @@ def imported_top_levels(package: str) -> dict[str, set[str]]:
             else:
                 continue
             for name in names:
-                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(SRC)))
+                found.setdefault(name, set()).add(path.relative_to(SRC).as_posix())
     return found
+
+
+def imported_top_levels(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for module, files in imported_modules(package).items():
+        found.setdefault(module.split(".")[0], set()).update(files)
+    return found
+
+
+def outside_the_kit(files: set[str], kit: str = KIT) -> set[str]:
+    return {f for f in files if not f.startswith(f"{kit}/")}
 
 
 def test_core_imports_only_stdlib_and_attrs() -> None:
     outside = {
-        module: files
+        module: outside_the_kit(files)
         for module, files in imported_top_levels("rag_core").items()
         if module not in sys.stdlib_module_names and module not in CORE_ALLOWED
     }
+    assert {module: files for module, files in outside.items() if files} == {}
+
+
+def test_the_testing_kit_imports_only_the_core_and_pytest_in_its_contracts() -> None:
+    outside = {
+        module: files
+        for module, files in imported_top_levels(KIT).items()
+        if module not in sys.stdlib_module_names and module not in KIT_ALLOWED
+    }
     assert outside == {}
+    pytest_users = imported_top_levels(KIT).get("pytest", set())
+    assert outside_the_kit(pytest_users, KIT_CONTRACTS) == set()
+
+
+@pytest.mark.parametrize("package", ["rag_core", "adapters", "entrypoints"])
+def test_nothing_but_tests_imports_the_testing_kit(package: str) -> None:
+    importers = {
+        module: outside_the_kit(files)
+        for module, files in imported_modules(package).items()
+        if module == "rag_core.testing" or module.startswith("rag_core.testing.")
+    }
+    assert {module: files for module, files in importers.items() if files} == {}
 
 
 @pytest.mark.parametrize(
@@ -48,6 +88,9 @@ def test_no_import_points_back_up_the_layers(package: str, forbidden: set[str]) 
 
 
 def test_the_checker_sees_imports() -> None:
-    # Guards the two tests above against passing vacuously.
+    # Guards the tests above against passing vacuously.
     assert "attrs" in imported_top_levels("rag_core")
     assert "rag_core" in imported_top_levels("adapters")
+    assert "pytest" in imported_top_levels(KIT_CONTRACTS)
+    assert "rag_core.testing" in imported_modules(KIT_CONTRACTS)
+    assert outside_the_kit({f"{KIT}/clock.py", "rag_core/ports.py"}) == {"rag_core/ports.py"}

@@ -16,7 +16,7 @@ from rag_core.markdown import parse_document
 
 
 def settings(data: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data, openai_api_key=None, embeddings="none")  # type: ignore[arg-type]
+    return Settings(_env_file=None, data_dir=data, openai_api_key=None, embeddings="none")
 
 
 async def test_an_interrupted_re_embedding_resumes_from_the_kept_chunks(tmp_path: Path) -> None:

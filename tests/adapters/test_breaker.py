@@ -11,26 +11,11 @@ import pytest
 
 from adapters.resilience import Breaker, BreakerState, CircuitOpen
 from rag_core.errors import DependencyUnavailable, IndexMismatch, InvalidInput, NotFound
+from rag_core.testing import FakeClock
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 THRESHOLD = 3
 RECOVERY = 30.0
-
-
-class FakeClock:
-    """Monotonic seconds and wall time that move only when told."""
-
-    def __init__(self) -> None:
-        self.seconds = 1000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-    def now(self) -> datetime:
-        return T0 + timedelta(seconds=self.seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.seconds += seconds
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -57,7 +42,7 @@ class Callee:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0, seconds=1000.0)
 
 
 @pytest.fixture

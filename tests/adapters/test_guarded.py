@@ -23,11 +23,6 @@ from adapters.resilience import (
     GuardedEmbedder,
     GuardedIndex,
 )
-from contract.conversation_store_contract import (
-    ConversationStoreContract,
-    StoreFactory,
-)
-from contract.vector_index_contract import VectorIndexContract
 from rag_core.conversations import Message, Role
 from rag_core.documents import SparseVector
 from rag_core.errors import DependencyUnavailable, InvalidInput
@@ -41,6 +36,11 @@ from rag_core.ports import (
     SearchQuery,
     VectorIndex,
 )
+from rag_core.testing.contracts.conversation_store import (
+    ConversationStoreContract,
+    StoreFactory,
+)
+from rag_core.testing.contracts.vector_index import VectorIndexContract
 
 THRESHOLD = 2
 RECOVERY = 10.0

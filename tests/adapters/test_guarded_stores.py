@@ -11,9 +11,9 @@ from adapters.memory.accounts import InMemoryAccountStore
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.resilience import Breaker, CircuitOpen
 from adapters.resilience.guarded_stores import GuardedAccountStore, GuardedContentCache
-from contract.account_store_contract import AccountStoreContract
-from contract.content_cache_contract import ContentCacheContract
 from rag_core.errors import DependencyUnavailable
+from rag_core.testing.contracts.account_store import AccountStoreContract
+from rag_core.testing.contracts.content_cache import ContentCacheContract
 
 
 def breaker() -> Breaker:

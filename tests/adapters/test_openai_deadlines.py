@@ -248,6 +248,6 @@ async def test_the_probe_of_a_hung_server_fails_within_its_timeout(
 def test_deadlines_must_be_positive(client: AsyncOpenAI) -> None:
     for name in ("first_token_timeout", "answer_timeout", "probe_timeout"):
         with pytest.raises(ValueError, match=name):
-            OpenAIChatModel(client, "m", retry=NO_WAIT, **{name: 0})  # type: ignore[arg-type]
+            OpenAIChatModel(client, "m", retry=NO_WAIT, **{name: 0})
     with pytest.raises(ValueError, match="timeout"):
         OpenAIEmbedder(client, "e", retry=NO_WAIT, timeout=-1)

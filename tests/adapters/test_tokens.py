@@ -16,20 +16,10 @@ from adapters.system import SystemClock, UuidGenerator
 from adapters.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, JwtAuthenticator
 from rag_core.accounts import AccountService
 from rag_core.errors import Unauthenticated
+from rag_core.testing import FakeClock
 
 SECRET = "s" * 32 + "-test-secret"
 ISSUER = "https://rag.example"
-
-
-class PastClock:
-    def __init__(self, behind: timedelta) -> None:
-        self.behind = behind
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) - self.behind
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 @pytest.fixture
@@ -115,7 +105,9 @@ def test_other_algorithms_are_refused_even_with_the_secret(algorithm: str) -> No
 
 
 def test_an_expired_token_is_refused() -> None:
-    stale = JwtAuthenticator(SECRET, ttl=timedelta(hours=1), clock=PastClock(timedelta(hours=2)))
+    stale = JwtAuthenticator(
+        SECRET, ttl=timedelta(hours=1), clock=FakeClock(datetime.now(UTC) - timedelta(hours=2))
+    )
     token = stale.issue("user-1").value
     with pytest.raises(Unauthenticated):
         JwtAuthenticator(SECRET).verify(token)

@@ -4,13 +4,13 @@ and the SQL store's translation of an unreachable database."""
 from __future__ import annotations
 
 import pytest
-from account_store_contract import HASH, AccountStoreContract, user
 from sqlalchemy import Engine, text
 
 from adapters.memory.accounts import InMemoryAccountStore
 from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.engine import create_engine_for
 from rag_core.errors import DependencyUnavailable
+from rag_core.testing.contracts.account_store import HASH, AccountStoreContract, user
 
 
 class TestInMemoryAccountStore(AccountStoreContract):

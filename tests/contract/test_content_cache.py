@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 
 import pytest
-from content_cache_contract import KEY, ContentCacheContract
 from sqlalchemy import Engine, text
 
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.sql.content_cache import SqlContentCache
 from adapters.sql.engine import create_engine_for
 from rag_core.errors import DependencyUnavailable
+from rag_core.testing.contracts.content_cache import KEY, ContentCacheContract
 
 
 class TestInMemoryContentCache(ContentCacheContract):

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conversation_store_contract import (
-    ConversationStoreContract,
-    FakeClock,
-    SequentialIds,
-    StoreFactory,
-)
 from sqlalchemy import Engine, text
 
 from adapters.memory.conversations import InMemoryConversationStore
 from adapters.sql.conversations import SqlConversationStore
+from rag_core.testing import FakeClock, SequentialIds
+from rag_core.testing.contracts.conversation_store import ConversationStoreContract, StoreFactory
 
 
 class TestInMemoryConversationStore(ConversationStoreContract):

@@ -8,7 +8,6 @@ import math
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from model_contract import QUESTION, ChatModelContract, EmbedderContract, ModelFactory, Reply
 from openai import AsyncOpenAI
 
 from adapters.memory.models import ChatRequest, HashEmbedder, ScriptedChatModel
@@ -18,6 +17,13 @@ from fakes.openai_server import FakeOpenAI
 from rag_core.conversations import Role
 from rag_core.ports import ChatMessage, Embedder
 from rag_core.prompting import NumberedSource, grounded_messages
+from rag_core.testing.contracts.models import (
+    QUESTION,
+    ChatModelContract,
+    EmbedderContract,
+    ModelFactory,
+    Reply,
+)
 
 NO_RETRY = RetryPolicy(attempts=1)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from question_log_contract import QuestionLogContract
 from sqlalchemy import Engine, text
 
 from adapters.memory.question_log import InMemoryQuestionLog
 from adapters.sql.question_log import SqlQuestionLog
+from rag_core.testing.contracts.question_log import QuestionLogContract
 
 
 class TestInMemoryQuestionLog(QuestionLogContract):

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vector_index_contract import VectorIndexContract
 
 from adapters.memory.index import InMemoryIndex
 from adapters.qdrant_index import QdrantIndex
 from fakes.qdrant_server import FakeQdrantServer
 from qdrant_local import open_local
 from rag_core.ports import VectorIndex
+from rag_core.testing.contracts.vector_index import VectorIndexContract
 
 
 class TestInMemoryIndex(VectorIndexContract):

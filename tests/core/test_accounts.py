@@ -15,33 +15,12 @@ from rag_core.accounts import (
     Proficiency,
     Profile,
     TokenClaims,
-    Unauthenticated,
 )
-from rag_core.errors import Conflict, InvalidInput, NotFound
+from rag_core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from rag_core.testing import FakeClock, SequentialIds
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 PASSWORD = "correct horse battery"
-
-
-class StepClock:
-    def __init__(self) -> None:
-        self.moment = START
-
-    def now(self) -> datetime:
-        self.moment += timedelta(seconds=1)
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - START).total_seconds()
-
-
-class Ids:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def new_id(self) -> str:
-        self.count += 1
-        return f"user-{self.count}"
 
 
 class RecordingHasher:
@@ -64,7 +43,7 @@ class TableAuthenticator:
     def __init__(self) -> None:
         self.issued: dict[str, TokenClaims] = {}
 
-    def issue(self, subject: str) -> IssuedToken:
+    def issue(self, subject: str, *, authenticated_at: datetime | None = None) -> IssuedToken:
         token_id = f"jti-{len(self.issued) + 1}"
         claims = TokenClaims(subject, token_id, START + timedelta(days=7))
         self.issued[f"token-{token_id}"] = claims
@@ -95,7 +74,9 @@ def tokens() -> TableAuthenticator:
 def service(
     store: InMemoryAccountStore, hasher: RecordingHasher, tokens: TableAuthenticator
 ) -> AccountService:
-    return AccountService(store, tokens, hasher, StepClock(), Ids())
+    return AccountService(
+        store, tokens, hasher, FakeClock(START, step=1.0), SequentialIds("user-", width=1)
+    )
 
 
 async def test_sign_up_normalises_and_signs_in(service: AccountService) -> None:

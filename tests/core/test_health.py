@@ -1,25 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
 from rag_core.errors import DependencyUnavailable
 from rag_core.health import ComponentHealth, Overall, Status, aggregate, status_of_circuit
 from rag_core.monitoring import HealthMonitor, ProbeSpec
-
-
-class StepClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC)
-
-    def monotonic(self) -> float:
-        self.t += 0.001
-        return self.t
+from rag_core.testing import FakeClock
 
 
 def component(status: Status, critical: bool) -> ComponentHealth:
@@ -66,7 +54,7 @@ async def test_monitor_reports_cached_results_and_bounds_each_probe() -> None:
             ProbeSpec("slow", hangs, critical=False),
             ProbeSpec("db", fails, critical=False),
         ],
-        StepClock(),
+        FakeClock(step=0.001),
         deadline=0.05,
     )
     before = monitor.report()
@@ -91,7 +79,7 @@ async def test_an_open_circuit_fails_a_component_whose_probe_passed() -> None:
             ProbeSpec("index", ok, critical=True, circuit=lambda: state["value"]),
             ProbeSpec("openai", None, critical=False, circuit=lambda: state["value"]),
         ],
-        StepClock(),
+        FakeClock(step=0.001),
     )
     await monitor.refresh()
     assert monitor.report().status is Overall.HEALTHY

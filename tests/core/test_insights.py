@@ -10,16 +10,9 @@ from adapters.memory.question_log import InMemoryQuestionLog
 from rag_core.answers import Answer, AnswerMode, Citation
 from rag_core.errors import InvalidInput, NotFound
 from rag_core.insights import MAX_COMMENT, Insights, Rating
+from rag_core.testing import FakeClock
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def cited(*routes: str, uncertain: bool = False, missing: tuple[str, ...] = ()) -> Answer:
@@ -31,8 +24,8 @@ def cited(*routes: str, uncertain: bool = False, missing: tuple[str, ...] = ()) 
     )
 
 
-def make(**options: object) -> tuple[Insights, InMemoryQuestionLog, Clock]:
-    log, clock = InMemoryQuestionLog(), Clock()
+def make(**options: object) -> tuple[Insights, InMemoryQuestionLog, FakeClock]:
+    log, clock = InMemoryQuestionLog(), FakeClock(T0)
     return Insights(log, clock, reader_secret="s3cret", **options), log, clock  # type: ignore[arg-type]
 
 
@@ -84,18 +77,20 @@ async def test_bad_votes_are_refused() -> None:
 async def test_purge_keeps_the_retention() -> None:
     insights, log, clock = make(retention=timedelta(days=90))
     await insights.record("old", "q", cited())
-    clock.at = T0 + timedelta(days=60)
+    clock.seconds = timedelta(days=60).total_seconds()
     await insights.record("new", "q", cited())
-    clock.at = T0 + timedelta(days=91)
+    clock.seconds = timedelta(days=91).total_seconds()
     assert await insights.purge() == 1
     assert [a.id for a in await log.answers(T0)] == ["new"]
 
 
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError):
-        Insights(InMemoryQuestionLog(), Clock(), reader_secret="")
+        Insights(InMemoryQuestionLog(), FakeClock(T0), reader_secret="")
     with pytest.raises(ValueError):
-        Insights(InMemoryQuestionLog(), Clock(), reader_secret="s", retention=timedelta(hours=1))
+        Insights(
+            InMemoryQuestionLog(), FakeClock(T0), reader_secret="s", retention=timedelta(hours=1)
+        )
 
 
 async def test_the_report() -> None:
@@ -108,7 +103,7 @@ async def test_the_report() -> None:
         ("What is a node?", cited("/docs/n")),
     ]
     for n, (question, answer) in enumerate(asked):
-        clock.at = T0 + timedelta(days=n // 3, hours=n)
+        clock.seconds = timedelta(days=n // 3, hours=n).total_seconds()
         await insights.record(f"a{n}", question, answer)
     await insights.vote("a3", "r1", Rating.DOWN, "not what I asked")
     await insights.vote("a3", "r2", Rating.UP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import pytest
 
@@ -59,7 +59,7 @@ class ScriptedChatModel:
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
-    ) -> AsyncIterator[Delta]:
+    ) -> AsyncGenerator[Delta, None]:
         yield Delta((await self.complete(messages)).text)
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from adapters.memory.index import InMemoryIndex
 from adapters.openai import OpenAIChatModel, RetryPolicy, build_openai_client
@@ -27,23 +27,13 @@ from postgres import fresh_database
 from rag_core.errors import DependencyUnavailable
 from rag_core.markdown import parse_document
 from rag_core.ports import SearchQuery
+from rag_core.testing import FakeClock
 
 DOCS = {
     "docs/topics.md": "# Topics\n\nA topic is a named bus over which nodes exchange messages.\n",
     "docs/gazebo.md": "# Gazebo\n\nGazebo simulates robots with physics engines and sensors.\n",
 }
 QUESTION = {"query": "What is a topic?"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.t, UTC)
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 class FlakyIndex(InMemoryIndex):
@@ -81,7 +71,7 @@ async def circuit(client: httpx.AsyncClient, name: str) -> str:
 
 
 async def test_openai_down_answers_extractively_then_recovers() -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     settings = Settings(_env_file=None, openai_breaker_threshold=2, openai_breaker_recovery=30)
     with FakeOpenAI() as fake:
         client = build_openai_client("sk-test", fake.base_url, read_timeout=5)
@@ -109,7 +99,7 @@ async def test_openai_down_answers_extractively_then_recovers() -> None:
             refused = await http.post("/translate", json={"text": "hello"})
             assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
 
-            clock.t += 31
+            clock.advance(31)
             assert await circuit(http, "openai") == "half_open"
             assert (await http.post("/chat", json=QUESTION)).json()["mode"] == "generated"
             assert await circuit(http, "openai") == "closed"
@@ -118,7 +108,7 @@ async def test_openai_down_answers_extractively_then_recovers() -> None:
 
 
 async def test_qdrant_down_serves_selections_fails_fast_then_recovers() -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     settings = Settings(_env_file=None, qdrant_breaker_threshold=2, qdrant_breaker_recovery=15)
     index = FlakyIndex()
     container = await in_memory_container(settings, index=index, clock=clock)
@@ -147,7 +137,7 @@ async def test_qdrant_down_serves_selections_fails_fast_then_recovers() -> None:
         assert (await http.get("/api/auth/get-session")).status_code == 200  # accounts unaffected
 
         index.down = False
-        clock.t += 16
+        clock.advance(16)
         assert await circuit(http, "qdrant") == "half_open"
         assert (await http.post("/chat", json=QUESTION)).status_code == 200
         assert await circuit(http, "qdrant") == "closed"
@@ -172,17 +162,17 @@ def database_url() -> Iterator[str]:
 async def test_postgres_down_keeps_answering_and_loses_no_turn(
     tmp_path: Path, database_url: str, outage: str
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     upstream = urlsplit(database_url)
     async with FaultProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432) as proxy:
         settings = Settings(
             _env_file=None,
-            database_url=through(proxy, database_url),
+            database_url=SecretStr(through(proxy, database_url)),
             data_dir=tmp_path,
             database_timeout=1,
             database_breaker_threshold=2,
             database_breaker_recovery=15,
-            better_auth_secret="s" * 40,
+            better_auth_secret=SecretStr("s" * 40),
         )
         container = await build_container(settings, clock=clock)
         try:
@@ -213,7 +203,7 @@ async def test_postgres_down_keeps_answering_and_loses_no_turn(
                 assert await circuit(http, "postgres") == "open"
 
                 proxy.pass_through()
-                clock.t += 16
+                clock.advance(16)
                 assert container.outbox is not None
                 await container.outbox.flush()
                 stored = await http.get(f"/api/chat/sessions/{session_id}", headers=auth)

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.settings import Settings
 from entrypoints.bootstrap import build_container
 from entrypoints.container import Container
 from fakes.openai_server import FakeOpenAI
 from faults.proxy import FaultProxy
-from faults.test_http_scenarios import QUESTION, FakeClock, circuit, ingest, serving
+from faults.test_http_scenarios import QUESTION, circuit, ingest, serving
+from rag_core.testing import FakeClock
 
 FIRST_TOKEN = 1.0
 EMBEDDING = 0.5
@@ -39,19 +41,19 @@ SCENARIO_LIMIT = 40.0  # without deadlines one request would take minutes
 async def hung(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[Container, FaultProxy, FakeOpenAI, FakeClock]]:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     with FakeOpenAI(dimension=1536) as fake:
         async with FaultProxy("127.0.0.1", fake.port) as proxy:
             settings = Settings(
                 _env_file=None,
                 data_dir=tmp_path,
-                openai_api_key="sk-test",
+                openai_api_key=SecretStr("sk-test"),
                 openai_base_url=f"http://{proxy.host}:{proxy.port}/v1",
                 embeddings="openai",
                 openai_first_token_timeout=FIRST_TOKEN,
                 openai_embedding_timeout=EMBEDDING,
                 openai_breaker_recovery=30,
-                better_auth_secret="s" * 40,
+                better_auth_secret=SecretStr("s" * 40),
             )
             container = await build_container(settings, clock=clock)
             try:
@@ -98,14 +100,14 @@ async def test_chat_answers_extractively_within_the_deadline_and_the_circuit_ope
             assert health["status"] == "degraded"
             assert health["components"]["openai"]["status"] == "fail"
 
-            clock.t += 31  # the half-open trial hangs too: bounded, and the circuit re-opens
+            clock.advance(31)  # the half-open trial hangs too: bounded, and the circuit re-opens
             assert await circuit(http, "openai") == "half_open"
             response, elapsed = await timed(http.post("/chat", json=QUESTION))
             assert response.json()["mode"] == "extractive" and elapsed < BOUND
             assert await circuit(http, "openai") == "open"
 
             proxy.pass_through()
-            clock.t += 31
+            clock.advance(31)
             body = (await http.post("/chat", json=QUESTION)).json()
             assert body["mode"] == "generated" and body["degraded"] == []
             assert await circuit(http, "openai") == "closed"

@@ -12,11 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.memory.models import HashEmbedder
 from adapters.qdrant_index import QdrantIndex
@@ -26,6 +26,7 @@ from entrypoints.http.app import create_app
 from fakes.qdrant_server import FakeQdrantServer
 from faults.proxy import FaultProxy
 from rag_core.markdown import parse_document
+from rag_core.testing import FakeClock
 
 SECRET = "qdrant-secret-key-never-logged"
 SELECTION = {
@@ -60,7 +61,7 @@ async def test_starts_without_qdrant_and_prepares_it_when_it_appears(
             settings = Settings(
                 _env_file=None,
                 qdrant_url=f"http://{address}",
-                qdrant_api_key=SECRET,
+                qdrant_api_key=SecretStr(SECRET),
                 qdrant_collection_name="docs",
                 qdrant_timeout=1,
                 qdrant_breaker_threshold=2,
@@ -124,17 +125,6 @@ async def test_starts_without_qdrant_and_prepares_it_when_it_appears(
     assert "Traceback" not in caplog.text
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.t, UTC)
-
-    def monotonic(self) -> float:
-        return self.t
-
-
 @pytest.mark.timeout(60)
 async def test_a_mismatched_collection_is_re_embedded_by_the_first_call_that_reaches_it(
     tmp_path: Path,
@@ -146,7 +136,7 @@ async def test_a_mismatched_collection_is_re_embedded_by_the_first_call_that_rea
         await lexical.aclose()
         stored = qdrant.count("docs")
 
-        clock = FakeClock()
+        clock = FakeClock(seconds=1000.0)
         settings = Settings(_env_file=None, data_dir=tmp_path, qdrant_breaker_recovery=15)
         async with FaultProxy("127.0.0.1", qdrant.port) as proxy:
             await asyncio.to_thread(proxy.refuse)
@@ -160,7 +150,7 @@ async def test_a_mismatched_collection_is_re_embedded_by_the_first_call_that_rea
                 assert embedder.calls == 0
 
                 await asyncio.to_thread(proxy.pass_through)
-                clock.t += 16  # the circuit opened at start-up lets a trial call through
+                clock.advance(16)  # the circuit opened at start-up lets a trial call through
                 answer = (await container.chat.ask("What is a topic?")).answer
                 assert [c.title for c in answer.citations] == ["Topics"]
                 assert container.preparation.prepared

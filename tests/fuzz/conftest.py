@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from adapters.memory.models import ScriptedChatModel
@@ -69,14 +71,14 @@ class FuzzApp:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-def fuzz_settings(**overrides: object) -> Settings:
+def fuzz_settings(**overrides: Any) -> Settings:
     """Rate limits off: hundreds of requests from one client address are the point
     here, and a 429 would stand in for the answer under test (tests/http covers the
     limits; a 429 that does come back must still be JSON with Retry-After)."""
     return Settings(
         _env_file=None,
-        admin_api_key=ADMIN_KEY,
-        better_auth_secret=AUTH_SECRET,
+        admin_api_key=SecretStr(ADMIN_KEY),
+        better_auth_secret=SecretStr(AUTH_SECRET),
         cors_allowed_origins="",
         docs_path="",
         rate_limit_enabled=False,

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
@@ -48,7 +49,7 @@ FUZZ = settings(
 
 @schemathesis.check
 def errors_are_json_detail(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> bool | None:
     """api-contract.md: errors are JSON ``{"detail": ...}``; 401 challenges, 429/503 say when."""
     status = response.status_code
@@ -87,7 +88,10 @@ def _document() -> dict[str, Any]:
     every operation is its own test item; ``schemathesis.pytest.from_fixture`` would
     defer it, but it fails on pytest 9 (it sets ``Node._nodeid``, which is gone)."""
     settings = Settings(
-        _env_file=None, admin_api_key="-", better_auth_secret="-" * 32, rate_limit_enabled=False
+        _env_file=None,
+        admin_api_key=SecretStr("-"),
+        better_auth_secret=SecretStr("-" * 32),
+        rate_limit_enabled=False,
     )
     return create_app(settings).openapi()
 
@@ -104,12 +108,12 @@ def test_the_fuzzed_document_is_the_served_one(fuzz_app: Any) -> None:
 
 @schema.parametrize()
 @FUZZ
-def test_every_operation_as_generated(case: schemathesis.Case, fuzz_app: Any) -> None:
+def test_every_operation_as_generated(case: schemathesis.Case[Any], fuzz_app: Any) -> None:
     """No credentials added: anonymous answers, 401s, 422s; never a 500."""
     case.call_and_validate(app=fuzz_app.app, checks=CHECKS)
 
 
-def _new_session(case: schemathesis.Case, app: Any, headers: dict[str, str]) -> str:
+def _new_session(case: schemathesis.Case[Any], app: Any, headers: dict[str, str]) -> str:
     create = case.operation.schema["/api/chat/sessions"]["POST"]
     response = create.Case(body={"title": "fuzzed"}).call(app=app, headers=headers)
     assert response.status_code == 200, response.text
@@ -117,7 +121,7 @@ def _new_session(case: schemathesis.Case, app: Any, headers: dict[str, str]) -> 
     return session_id
 
 
-def _use_a_real_session(case: schemathesis.Case) -> bool:
+def _use_a_real_session(case: schemathesis.Case[Any]) -> bool:
     """For about half the cases with a session id in the path (decided by the
     generated id, so reproducible): schemathesis cannot combine extra strategies
     (``@schema.given``) with the schema's examples."""
@@ -127,7 +131,7 @@ def _use_a_real_session(case: schemathesis.Case) -> bool:
 
 @schema.parametrize()
 @FUZZ
-def test_every_operation_with_credentials(case: schemathesis.Case, fuzz_app: Any) -> None:
+def test_every_operation_with_credentials(case: schemathesis.Case[Any], fuzz_app: Any) -> None:
     """A valid bearer token (the admin key on /ingest): the signed-in paths."""
     headers = fuzz_app.admin() if case.path == "/ingest" else fuzz_app.bearer()
     if _use_a_real_session(case):

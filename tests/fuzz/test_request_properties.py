@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -57,7 +57,7 @@ def client(fuzz_app: Any) -> Iterator[TestClient]:
 # --- what every response must satisfy -------------------------------------------
 
 
-def check_response(response: httpx.Response, what: str) -> Any:
+def check_response(response: httpx2.Response, what: str) -> Any:
     """Never a 5xx; an error is JSON {"detail": ...} with the headers it needs.
     Returns the parsed JSON body (None for an event stream)."""
     status = response.status_code
@@ -137,7 +137,7 @@ def send(
     path: str,
     body: Any,
     headers: dict[str, str] | None = None,
-) -> httpx.Response:
+) -> httpx2.Response:
     """A JSON request whatever the body holds (httpx's ``json=`` cannot encode a
     lone surrogate; :func:`encode` escapes it)."""
     headers = {"Content-Type": "application/json", **(headers or {})}
@@ -376,14 +376,14 @@ def sse_events(text: str) -> list[tuple[str, str]]:
     return events
 
 
-def chat_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def chat_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert {"response", "session_id", "sources"} <= set(body)
     assert isinstance(body["response"], str) and isinstance(body["sources"], list)
     for source in body["sources"]:
         assert set(source) >= SOURCE_FIELDS
 
 
-def stream_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def stream_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)
     names = [name for name, _ in events]
@@ -395,39 +395,39 @@ def stream_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> N
         assert {"session_id", "response", "mode"} <= set(final)
 
 
-def translate_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def translate_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert set(body) >= {"translation"} and isinstance(body["translation"], str)
 
 
-def translate_batch_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def translate_batch_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert isinstance(body["translations"], list)
     assert len(body["translations"]) == len(request["texts"])
 
 
-def adjust_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def adjust_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert isinstance(body["content"], str)
     if request["target_level"].strip().lower() == "pro":
         assert body["content"] == request["text"]
 
 
-def adjust_batch_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def adjust_batch_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert len(body["contents"]) == len(request["texts"])
     if request["target_level"].strip().lower() == "pro":
         assert body["contents"] == request["texts"]
 
 
-def signed_in_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def signed_in_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert set(body["user"]) >= USER_FIELDS
     assert body["user"]["email"] == request["email"].strip().lower()
     session = body["session"]
     assert session["tokenType"] == "Bearer" and session["accessToken"] and session["expiresAt"]
 
 
-def success_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def success_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     assert body == {"success": True}
 
 
-def completion_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def completion_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     if request.get("stream"):
         events = sse_events(response.text)
         assert events and events[-1][1] == "[DONE]", events[-3:]
@@ -440,7 +440,7 @@ def completion_ok(request: dict[str, Any], response: httpx.Response, body: Any) 
     assert {"prompt_tokens", "completion_tokens", "total_tokens"} <= set(body["usage"])
 
 
-def ingest_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> None:
+def ingest_ok(request: dict[str, Any], response: httpx2.Response, body: Any) -> None:
     fields = {
         "documents_added",
         "documents_changed",
@@ -456,7 +456,7 @@ def ingest_ok(request: dict[str, Any], response: httpx.Response, body: Any) -> N
     assert received == len(request["documents"])
 
 
-Check = Callable[[dict[str, Any], httpx.Response, Any], None]
+Check = Callable[[dict[str, Any], httpx2.Response, Any], None]
 VALID: dict[str, tuple[st.SearchStrategy[tuple[dict[str, Any], bool]], Check, Headers]] = {
     "/chat": (chat_bodies(), chat_ok, anonymous),
     "/chat/stream": (chat_bodies(), stream_ok, anonymous),
@@ -583,7 +583,9 @@ def test_a_bad_authorization_header_is_a_401_with_a_challenge(
         token = fuzz_app.token()
         raw = f"Bearer {token}x".encode() if raw == b"append" else f"Bearer {token[:-2]}".encode()
     value = header_value(raw)
-    response = client.request(method, path, json=json_body, headers={"Authorization": value})
+    # A str name with a bytes value: httpx sends it as is, though its types say str or bytes throughout.
+    headers: Any = {"Authorization": value}
+    response = client.request(method, path, json=json_body, headers=headers)
     what = f"{method} {path} Authorization: {value!r:.300}"
     check_response(response, what)
     # No credential at all (nothing, or the Bearer scheme alone) is anonymous, which
@@ -668,7 +670,7 @@ def test_postgres_chat_text_gets_an_answer_or_a_4xx(
     ask_on_a_clean_slate(client, fuzz.bearer(), path, body)
 
 
-def problems(*responses: tuple[httpx.Response, str]) -> list[str]:
+def problems(*responses: tuple[httpx2.Response, str]) -> list[str]:
     """The failed checks of several responses, so one failure does not hide another."""
     found = []
     for response, what in responses:

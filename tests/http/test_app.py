@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from adapters.settings import Settings
 from entrypoints.container import in_memory_container
@@ -28,8 +30,8 @@ DOCS = [
 ]
 
 
-def settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {
+def settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
         "admin_api_key": ADMIN,
         "cors_allowed_origins": "https://book.example",
     }
@@ -235,9 +237,9 @@ async def test_production_needs_an_explicit_list_or_pattern() -> None:
     production = Settings(
         _env_file=None,
         app_env="production",
-        openai_api_key="sk-test",
+        openai_api_key=SecretStr("sk-test"),
         qdrant_url="https://qdrant.example",
-        database_url="postgresql://u:p@db.example/db",
-        better_auth_secret="s" * 32,
+        database_url=SecretStr("postgresql://u:p@db.example/db"),
+        better_auth_secret=SecretStr("s" * 32),
     )
     assert await allowed_origins(production, DEV_ORIGINS) == []

@@ -19,6 +19,7 @@ from entrypoints.http import errors
 from entrypoints.http.routes import auth
 from rag_core.accounts import AccountService
 from rag_core.errors import DependencyUnavailable
+from rag_core.testing import FakeClock
 
 SECRET = "an HS256 secret of at least thirty-two bytes"
 ISSUER = "http://test"
@@ -271,7 +272,12 @@ async def test_garbage_tokens_never_cause_a_500(
 
 async def test_expired_and_revoked_tokens_are_401_for_chat(client: httpx.AsyncClient) -> None:
     body = await sign_up(client)
-    stale = JwtAuthenticator(SECRET, issuer=ISSUER, ttl=timedelta(minutes=1), clock=HourAgo())
+    stale = JwtAuthenticator(
+        SECRET,
+        issuer=ISSUER,
+        ttl=timedelta(minutes=1),
+        clock=FakeClock(datetime.now(UTC) - timedelta(hours=1)),
+    )
     expired = stale.issue(body["user"]["id"]).value
     assert (await client.get("/whoami", headers=bearer(expired))).status_code == 401
 
@@ -281,14 +287,6 @@ async def test_expired_and_revoked_tokens_are_401_for_chat(client: httpx.AsyncCl
     assert response.status_code == 401
     assert response.json() == {"detail": "invalid or expired token"}
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-
-
-class HourAgo:
-    def now(self) -> datetime:
-        return datetime.now(UTC) - timedelta(hours=1)
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 class DownStore(InMemoryAccountStore):

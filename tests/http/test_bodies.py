@@ -7,6 +7,7 @@ import threading
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.settings import Settings
 from entrypoints.container import in_memory_container
@@ -28,7 +29,7 @@ async def test_a_large_ingest_body_is_parsed_off_the_event_loop(
         return parse(body)
 
     monkeypatch.setattr(bodies, "_parse", spy)
-    settings = Settings(_env_file=None, admin_api_key=ADMIN, rate_limit_enabled=False)
+    settings = Settings(_env_file=None, admin_api_key=SecretStr(ADMIN), rate_limit_enabled=False)
     app = create_app(settings, await in_memory_container(settings))
     document = {"path": "docs/a.md", "text": "# A\n\n" + "a" * size}
     transport = httpx.ASGITransport(app=app)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.memory.models import ScriptedChatModel
 from adapters.settings import Settings
@@ -43,7 +44,7 @@ def reply(messages: Sequence[ChatMessage]) -> str:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(_env_file=None, admin_api_key="admin-key-for-tests")
+    settings = Settings(_env_file=None, admin_api_key=SecretStr("admin-key-for-tests"))
     model = ScriptedChatModel(reply)
     container = await in_memory_container(settings, chat_model=model, password_cost=4)
     await container.ingestor.ingest([parse_document(p, t) for p, t in BOOK.items()])

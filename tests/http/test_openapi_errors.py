@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from adapters.memory.index import InMemoryIndex
 from adapters.settings import Settings
@@ -113,8 +114,8 @@ async def make_api() -> AsyncIterator[ApiFactory]:
     """``await make_api(**settings)``: a started app (rate limits off unless asked)."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(index: InMemoryIndex | None = None, **overrides: object) -> Api:
-            values: dict[str, object] = {"admin_api_key": ADMIN, "rate_limit_enabled": False}
+        async def make(index: InMemoryIndex | None = None, **overrides: Any) -> Api:
+            values: dict[str, Any] = {"admin_api_key": ADMIN, "rate_limit_enabled": False}
             settings = Settings(_env_file=None, **{**values, **overrides})
             container = await in_memory_container(settings, password_cost=4, index=index)
             app = create_app(settings, container)
@@ -265,7 +266,7 @@ async def test_rate_limited_routes_declare_429(make_api: ApiFactory) -> None:
 
 
 def test_every_declared_error_has_the_shared_body() -> None:
-    settings = Settings(_env_file=None, admin_api_key=ADMIN)
+    settings = Settings(_env_file=None, admin_api_key=SecretStr(ADMIN))
     document = create_app(settings).openapi()
     errors = 0
     for path, operations in document["paths"].items():

@@ -23,17 +23,7 @@ from entrypoints.http.rate_limiter import DEFAULT_POLICIES, Rate, RateLimitConfi
 from entrypoints.http.responses import TOO_MANY_REQUESTS
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from rag_core.errors import Unauthenticated
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from rag_core.testing import FakeClock
 
 
 def limiter(clock: FakeClock, **options: object) -> RateLimiter:
@@ -70,7 +60,7 @@ def test_the_default_policies_parse() -> None:
 
 
 def test_a_burst_is_admitted_then_one_request_per_interval() -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     rl = limiter(clock)
     assert [rl.hit("chat", "a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert rl.hit("chat", "a") == pytest.approx(20.0)
@@ -82,7 +72,7 @@ def test_a_burst_is_admitted_then_one_request_per_interval() -> None:
 
 
 def test_refused_requests_are_not_counted() -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     rl = limiter(clock)
     for _ in range(3):
         rl.hit("chat", "a")
@@ -93,7 +83,7 @@ def test_refused_requests_are_not_counted() -> None:
 
 
 def test_keys_and_policies_count_separately() -> None:
-    rl = limiter(FakeClock())
+    rl = limiter(FakeClock(seconds=1000.0))
     for _ in range(3):
         rl.hit("chat", "a")
     assert rl.hit("chat", "a") > 0
@@ -102,13 +92,13 @@ def test_keys_and_policies_count_separately() -> None:
 
 
 def test_a_rate_that_does_not_divide_evenly_admits_its_whole_burst() -> None:
-    rl = RateLimiter(RateLimitConfig({"odd": Rate(7, 1.0)}), clock=FakeClock())
+    rl = RateLimiter(RateLimitConfig({"odd": Rate(7, 1.0)}), clock=FakeClock(seconds=1000.0))
     assert all(rl.hit("odd", "k") == 0.0 for _ in range(7))
     assert rl.hit("odd", "k") > 0
 
 
 def test_refilled_keys_are_forgotten() -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     rl = limiter(clock)
     for i in range(100):
         rl.hit("chat", f"client-{i}")
@@ -119,7 +109,7 @@ def test_refilled_keys_are_forgotten() -> None:
 
 
 def test_memory_is_capped_per_policy() -> None:
-    clock = FakeClock()
+    clock = FakeClock(seconds=1000.0)
     rl = limiter(clock, max_keys=10)
     for i in range(1000):
         rl.hit("chat", f"client-{i}")
@@ -128,19 +118,19 @@ def test_memory_is_capped_per_policy() -> None:
 
 
 def test_disabled_limits_admit_everything() -> None:
-    rl = limiter(FakeClock(), enabled=False)
+    rl = limiter(FakeClock(seconds=1000.0), enabled=False)
     assert all(rl.hit("chat", "a") == 0.0 for _ in range(100))
 
 
 def test_an_unknown_policy_is_a_programming_error() -> None:
     with pytest.raises(LookupError, match="chta"):
-        limiter(FakeClock()).hit("chta", "a")
+        limiter(FakeClock(seconds=1000.0)).hit("chta", "a")
 
 
 def test_refusals_are_reported() -> None:
     refused: list[str] = []
     config = RateLimitConfig.parse({"chat": "1/minute"})
-    rl = RateLimiter(config, clock=FakeClock(), on_refused=refused.append)
+    rl = RateLimiter(config, clock=FakeClock(seconds=1000.0), on_refused=refused.append)
     rl.hit("chat", "a")
     rl.hit("chat", "a")
     assert refused == ["chat"]
@@ -227,7 +217,7 @@ def client_for(app: FastAPI, address: str = "203.0.113.5") -> httpx.AsyncClient:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(seconds=1000.0)
 
 
 @pytest.fixture
@@ -280,7 +270,7 @@ async def test_a_bad_token_is_a_401_not_an_anonymous_request(client: httpx.Async
 
 
 async def test_the_route_and_the_limit_share_one_authentication() -> None:
-    app = build_app(limiter(FakeClock()))
+    app = build_app(limiter(FakeClock(seconds=1000.0)))
     async with client_for(app) as c:
         response = await c.post("/chat-as", headers={"Authorization": "Bearer token-alice"})
     assert response.json() == {"user": "alice"}
@@ -288,7 +278,7 @@ async def test_the_route_and_the_limit_share_one_authentication() -> None:
 
 
 async def test_a_policy_declared_twice_counts_once() -> None:
-    app = build_app(limiter(FakeClock()))
+    app = build_app(limiter(FakeClock(seconds=1000.0)))
     router = APIRouter(dependencies=[Depends(limit("chat"))])
 
     @router.post("/twice", dependencies=[Depends(limit("chat"))], responses=TOO_MANY_REQUESTS)
@@ -311,7 +301,7 @@ async def test_address_limits_ignore_the_token(client: httpx.AsyncClient) -> Non
 
 
 async def test_addresses_count_apart() -> None:
-    app = build_app(limiter(FakeClock()))
+    app = build_app(limiter(FakeClock(seconds=1000.0)))
     async with client_for(app, "198.51.100.1") as one, client_for(app, "198.51.100.2") as two:
         for _ in range(3):
             await one.post("/chat")
@@ -345,7 +335,7 @@ async def test_sign_in_is_limited_per_account_email_across_addresses(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    app = build_app(limiter(FakeClock()))
+    app = build_app(limiter(FakeClock(seconds=1000.0)))
     spellings = ["Victim@Example.com", "  victim@example.COM ", "VICTIM@EXAMPLE.COM"]
     statuses = []
     for i, email in enumerate(spellings):

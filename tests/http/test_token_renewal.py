@@ -25,23 +25,11 @@ from adapters.tokens import DEFAULT_TTL, JwtAuthenticator
 from entrypoints.http import errors
 from entrypoints.http.routes import auth
 from rag_core.accounts import MAX_SESSION, AccountService
+from rag_core.testing import FakeClock
 
 SECRET = "an HS256 secret of at least thirty-two bytes"
 ISSUER = "http://test"
 ADA = {"email": "ada@example.com", "name": "Ada Lovelace", "password": "correct horse"}
-
-
-class Behind:
-    """The system clock, ``by`` in the past: tokens issued as if that long ago."""
-
-    def __init__(self, by: timedelta) -> None:
-        self.by = by
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) - self.by
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -120,7 +108,9 @@ async def test_a_young_token_comes_back_unchanged(client: httpx.AsyncClient) -> 
 
 async def test_a_token_past_half_its_life_is_renewed(client: httpx.AsyncClient) -> None:
     uid = await user_id(client)
-    old = JwtAuthenticator(SECRET, issuer=ISSUER, clock=Behind(timedelta(minutes=40))).issue(uid)
+    old = JwtAuthenticator(
+        SECRET, issuer=ISSUER, clock=FakeClock(datetime.now(UTC) - timedelta(minutes=40))
+    ).issue(uid)
     response = await client.get("/api/auth/get-session", headers=bearer(old.value))
     assert response.status_code == 200, response.text
     session = response.json()["session"]
@@ -138,7 +128,9 @@ async def test_a_token_past_half_its_life_is_renewed(client: httpx.AsyncClient) 
 
 async def test_no_renewal_beyond_the_longest_session(client: httpx.AsyncClient) -> None:
     uid = await user_id(client)
-    authenticator = JwtAuthenticator(SECRET, issuer=ISSUER, clock=Behind(timedelta(minutes=40)))
+    authenticator = JwtAuthenticator(
+        SECRET, issuer=ISSUER, clock=FakeClock(datetime.now(UTC) - timedelta(minutes=40))
+    )
     long_ago = datetime.now(UTC) - MAX_SESSION - timedelta(minutes=1)
     old = authenticator.issue(uid, authenticated_at=long_ago)
     session = (await client.get("/api/auth/get-session", headers=bearer(old.value))).json()

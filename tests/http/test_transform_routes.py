@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import httpx
 import pytest
@@ -34,7 +34,7 @@ class CountingChatModel:
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
-    ) -> AsyncIterator[Delta]:
+    ) -> AsyncGenerator[Delta, None]:
         yield Delta((await self.complete(messages)).text)
 
 

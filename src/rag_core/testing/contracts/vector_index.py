@@ -1,4 +1,5 @@
-"""The VectorIndex contract: every adapter runs this same suite (see test_vector_index.py).
+"""The VectorIndex contract: every adapter runs this same suite
+(this project's: tests/contract/test_vector_index.py).
 
 Sparse vectors are built by hand (term ids as ints) so the expected BM25 scores
 can be computed with the domain's own ``idf``.

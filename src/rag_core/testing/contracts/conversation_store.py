@@ -16,35 +16,9 @@ from rag_core.answers import Citation
 from rag_core.conversations import Conversation, Message, Role
 from rag_core.errors import InvalidInput, NotFound
 from rag_core.ports import ConversationStore
+from rag_core.testing import FakeClock, SequentialIds
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-class FakeClock:
-    """Advances by ``step`` on every reading, so each write has its own time."""
-
-    def __init__(self, step: timedelta = timedelta(seconds=1)) -> None:
-        self.step = step
-        self._now = START
-        self._monotonic = 0.0
-
-    def now(self) -> datetime:
-        self._now += self.step
-        return self._now
-
-    def monotonic(self) -> float:
-        self._monotonic += self.step.total_seconds()
-        return self._monotonic
-
-
-class SequentialIds:
-    def __init__(self) -> None:
-        self._next = 0
-
-    def new_id(self) -> str:
-        self._next += 1
-        return f"id-{self._next:06d}"
-
 
 StoreFactory = Callable[[FakeClock, SequentialIds], ConversationStore]
 
@@ -93,7 +67,7 @@ class ConversationStoreContract:
 
     @pytest.fixture
     def clock(self) -> FakeClock:
-        return FakeClock()
+        return FakeClock(START, step=1.0)
 
     @pytest.fixture
     def store(self, make_store: StoreFactory, clock: FakeClock) -> ConversationStore:
@@ -133,7 +107,7 @@ class ConversationStoreContract:
     async def test_list_ties_are_ordered_by_id(
         self, store: ConversationStore, clock: FakeClock
     ) -> None:
-        clock.step = timedelta(0)
+        clock.step = 0.0
         created = [await store.create_session("alice", f"s{n}") for n in range(3)]
         listed = await store.list_sessions("alice", 10, 0)
         assert [s.id for s in listed] == sorted(s.id for s in created)

@@ -1,5 +1,5 @@
 """The Embedder and ChatModel contracts: every adapter runs these same suites
-(see test_models.py), so the in-memory models are trustworthy stand-ins.
+(this project's: tests/contract/test_models.py), so the in-memory models are trustworthy stand-ins.
 
 An ``EmbedderContract`` subclass provides an ``embedder`` fixture: a fresh embedder
 whose ``dimension`` is known after its first ``embed`` at the latest. A

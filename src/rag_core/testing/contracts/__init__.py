@@ -1,0 +1,35 @@
+"""The contract suite of every port, as pytest base classes.
+
+An adapter passes its port's contract by subclassing the suite (as ``Test...``) and
+providing the fixture the suite's docstring names; the subclass then runs every test
+of the suite against it::
+
+    from rag_core.testing.contracts.vector_index import VectorIndexContract
+
+    class TestMyIndex(VectorIndexContract):
+        async def make_index(self, tmp_path):
+            return MyIndex()
+
+The suites are ``async``: they need pytest-asyncio with ``asyncio_mode = "auto"``.
+
+| module | suite(s) | the subclass provides |
+|---|---|---|
+| ``vector_index`` | ``VectorIndexContract`` | ``make_index(tmp_path)`` |
+| ``conversation_store`` | ``ConversationStoreContract`` | fixture ``make_store`` (clock, ids -> store) |
+| ``account_store`` | ``AccountStoreContract`` | fixture ``store`` |
+| ``content_cache`` | ``ContentCacheContract`` | fixture ``cache`` |
+| ``models`` | ``EmbedderContract``, ``ChatModelContract`` | fixtures ``embedder``, ``make_model`` |
+| ``question_log`` | ``QuestionLogContract`` | fixture ``log`` |
+"""
+
+import pytest
+
+# Before the suites are imported, so their asserts get pytest's detailed messages.
+pytest.register_assert_rewrite(
+    "rag_core.testing.contracts.account_store",
+    "rag_core.testing.contracts.content_cache",
+    "rag_core.testing.contracts.conversation_store",
+    "rag_core.testing.contracts.models",
+    "rag_core.testing.contracts.question_log",
+    "rag_core.testing.contracts.vector_index",
+)
