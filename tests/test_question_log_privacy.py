@@ -13,13 +13,9 @@ from adapters.settings import Settings
 from entrypoints.bootstrap import build_container
 from entrypoints.http.app import create_app
 from rag_core.markdown import parse_document
+from rag_core.testing import FakeClock
 
 EMAIL = "reader.private@example.com"
-
-
-class FutureClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(days=2)
 
 
 def settings(data: Path, **changes: object) -> Settings:
@@ -72,7 +68,7 @@ async def test_the_log_holds_no_identity_and_is_purged(tmp_path: Path) -> None:
         insights = container.insights
         assert await insights.purge() == 0  # nothing is past the 90 days
         insights.retention = timedelta(days=1)
-        container.insights._clock = FutureClock()  # two days on
+        container.insights._clock = FakeClock(datetime.now(UTC) + timedelta(days=2))
         assert await insights.purge() == 2
         assert rows(data) == []  # the votes went with their answers
     finally:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.memory.question_log import InMemoryQuestionLog
 from rag_core.answers import Answer, AnswerMode, Citation
-from rag_core.errors import InvalidInput, NotFound
-from rag_core.insights import MAX_COMMENT, Insights, Rating
+from rag_core.errors import DependencyUnavailable, InvalidInput, NotFound
+from rag_core.insights import MAX_COMMENT, MAX_WRITING, Insights, LoggedAnswer, Rating
 from rag_core.testing import FakeClock
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -126,29 +127,21 @@ async def test_the_report() -> None:
 
 
 class DownLog(InMemoryQuestionLog):
-    async def record(self, entry: object) -> None:  # type: ignore[override]
-        from rag_core.errors import DependencyUnavailable
-
+    async def record(self, entry: LoggedAnswer) -> None:
         raise DependencyUnavailable("database", "ConnectError")
 
 
 class HungLog(InMemoryQuestionLog):
-    async def record(self, entry: object) -> None:  # type: ignore[override]
-        import asyncio
-
+    async def record(self, entry: LoggedAnswer) -> None:
         await asyncio.sleep(3600)
 
 
 async def test_logging_in_the_background_never_raises_and_is_bounded() -> None:
-    import asyncio
-
-    from rag_core.insights import MAX_WRITING
-
-    down = Insights(DownLog(), Clock(), reader_secret="s")
+    down = Insights(DownLog(), FakeClock(T0), reader_secret="s")
     down.record_soon("a1", "q", cited())
     await down.settle()
     assert down.dropped == 1
-    hung = Insights(HungLog(), Clock(), reader_secret="s")
+    hung = Insights(HungLog(), FakeClock(T0), reader_secret="s")
     for n in range(MAX_WRITING + 5):
         hung.record_soon(f"a{n}", "q", cited())
     assert hung.dropped == 5  # the rest wait on the hung log, the answers did not
