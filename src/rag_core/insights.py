@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -164,6 +164,10 @@ class Insights:
         self.retention = retention
         self._writing: set[asyncio.Task[None]] = set()
         self.dropped = 0  # answers not logged: too many writes in flight, or the log failed
+        # Told of each answer (its mode, whether uncertain) and each vote (its rating):
+        # the HTTP app counts them in /metrics.
+        self.observe_answer: Callable[[str, bool], None] | None = None
+        self.observe_vote: Callable[[str], None] | None = None
 
     async def record(
         self, answer_id: str, question: str, answer: Answer, *, user_id: str | None = None
@@ -190,6 +194,8 @@ class Insights:
         """:meth:`record` in the background, so logging never delays an answer; with
         ``MAX_WRITING`` writes in flight (a database that hangs), the entry is dropped
         and counted instead. A failed write is counted and logged, never raised."""
+        if self.observe_answer is not None:
+            self.observe_answer(answer.mode.value, answer.uncertain)
         if len(self._writing) >= MAX_WRITING:
             self.dropped += 1
             return
@@ -229,6 +235,8 @@ class Insights:
         await self.settle()  # the answer may still be on its way to the log
         if not await self._log.vote(vote):
             raise NotFound("no such answer")
+        if self.observe_vote is not None:
+            self.observe_vote(rating.value)
 
     async def purge(self) -> int:
         """Delete what is older than the retention; how many answers went."""

@@ -138,3 +138,13 @@ async def test_with_the_question_log_off_nothing_is_logged_and_feedback_is_off()
         assert container.insights is None
         vote = {"answer_id": answer["answer_id"], "rating": "up"}
         assert (await client.post("/feedback", json=vote)).status_code == 404
+
+
+async def test_metrics_count_answers_by_uncertainty_and_votes(client: httpx.AsyncClient) -> None:
+    answer = await ask(client, "What is a topic?")
+    await ask(client, "How long should I boil fresh pasta?")
+    await client.post("/feedback", json={"answer_id": answer["answer_id"], "rating": "up"})
+    text = (await client.get("/metrics")).text
+    assert 'rag_answers_total{mode="extractive",uncertain="false"} 1.0' in text
+    assert 'rag_answers_total{mode="extractive",uncertain="true"} 1.0' in text
+    assert 'rag_feedback_total{rating="up"} 1.0' in text

@@ -65,6 +65,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             breaker.observe = metrics.observe_upstream
         if built.outbox is not None:
             metrics.watch_outbox(built.outbox.pending)
+        if built.insights is not None:
+            built.insights.observe_answer = metrics.record_answer
+            built.insights.observe_vote = metrics.record_feedback
         tasks: list[asyncio.Task[None]] = []
         try:
             preparation = built.preparation

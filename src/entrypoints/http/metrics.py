@@ -98,6 +98,12 @@ class Metrics:
         self.rate_limited = counter(
             "rate_limited_requests", "Requests refused by a rate limit.", ["policy"]
         )
+        self.answers = counter(
+            "answers",
+            "Answers given, by mode and whether they were uncertain.",
+            ["mode", "uncertain"],
+        )
+        self.feedback = counter("feedback", "Readers' votes on answers.", ["rating"])
         self._circuits: CircuitSnapshots | None = None
         self._outbox: PendingCount | None = None
         self.registry.register(_ScrapeTimeCollector(self))
@@ -131,6 +137,14 @@ class Metrics:
             self.ingest_documents.labels(change).inc(count)
         self.ingest_chunks_written.inc(report.chunks_written)
         self.ingest_embedding_calls.inc(report.embedding_calls)
+
+    def record_answer(self, mode: str, uncertain: bool) -> None:
+        """Count an answer (``Insights.observe_answer``)."""
+        self.answers.labels(mode, "true" if uncertain else "false").inc()
+
+    def record_feedback(self, rating: str) -> None:
+        """Count a vote (``Insights.observe_vote``)."""
+        self.feedback.labels(rating).inc()
 
     def record_rate_limited(self, policy: str) -> None:
         """Count a refusal (``RateLimiter(on_refused=metrics.record_rate_limited)``)."""
