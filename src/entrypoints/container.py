@@ -266,6 +266,7 @@ async def assemble(
             log_identities=settings.log_identities,
             retention=timedelta(days=settings.question_log_retention_days),
             writer=adapters.question_log,
+            embedder=embedder,
         )
     return Container(
         settings=settings,

@@ -27,12 +27,13 @@ import attrs
 from rag_core.answers import Answer
 from rag_core.errors import DependencyUnavailable, InvalidInput, NotFound
 from rag_core.gaps import group, shared_terms
-from rag_core.ports import Clock
+from rag_core.ports import Clock, Embedder
 
 log = logging.getLogger(__name__)
 
 MAX_COMMENT = 1000
 MAX_WRITING = 32  # background log writes in flight at once
+EMBED_BATCH = 64
 PURGE_INTERVAL = 3600.0  # seconds
 MAX_GROUPED = 2000  # the most recent uncertain questions a report groups
 GAP_EXAMPLES = 5
@@ -151,6 +152,7 @@ class Insights:
         log_identities: bool = False,
         retention: timedelta = timedelta(days=90),
         writer: QuestionLog | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         if not reader_secret:
             raise ValueError("reader_secret must not be empty")
@@ -158,6 +160,7 @@ class Insights:
             raise ValueError("retention must be at least a day")
         self._log = log
         self._writer = writer or log
+        self._embedder = embedder
         self._clock = clock
         self._secret = reader_secret.encode()
         self._log_identities = log_identities
@@ -242,6 +245,21 @@ class Insights:
         """Delete what is older than the retention; how many answers went."""
         return await self._log.purge(self._clock.now() - self.retention)
 
+    async def _meanings(self, questions: list[str]) -> list[tuple[float, ...]] | None:
+        """The questions' embeddings when an embedder is configured (so paraphrases
+        that share no word group too), in batches; None without one or when it fails
+        (the grouping is then lexical only)."""
+        if self._embedder is None or not questions:
+            return None
+        vectors: list[tuple[float, ...]] = []
+        try:
+            for start in range(0, len(questions), EMBED_BATCH):
+                vectors += await self._embedder.embed(questions[start : start + EMBED_BATCH])
+        except DependencyUnavailable as exc:
+            log.warning("embedder unavailable for the insights (%s): lexical grouping", exc.reason)
+            return None
+        return vectors
+
     async def run(self, interval: float = PURGE_INTERVAL) -> None:
         """Purge now and every ``interval`` seconds, until cancelled; a log that is
         down is tried again at the next round."""
@@ -262,8 +280,9 @@ class Insights:
         votes = await self._log.votes(since)
         uncertain = [a for a in answers if a.uncertain][-MAX_GROUPED:]
         texts = [" ".join(a.missing_terms) or a.question for a in uncertain]
+        vectors = await self._meanings([a.question for a in uncertain])
         gaps = []
-        for members in group(texts):
+        for members in group(texts, vectors):
             questions = [uncertain[i].question for i in members]
             examples = tuple(dict.fromkeys(questions))[:GAP_EXAMPLES]
             gaps.append(Gap(len(members), tuple(shared_terms(questions)), examples))

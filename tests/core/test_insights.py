@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,3 +155,29 @@ async def test_a_report_sees_the_answers_logged_in_the_background() -> None:
     insights, _, _ = make()
     insights.record_soon("a1", "What is a topic?", cited("/docs/t"))
     assert (await insights.report(T0)).questions == 1
+
+
+class MeaningEmbedder:
+    """Cooking questions point one way, everything else another."""
+
+    model, dimension = "meaning", 2
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        if self.fail:
+            raise DependencyUnavailable("openai", "ConnectError")
+        cooking = ("pasta", "spaghetti", "noodles")
+        return [(1.0, 0.0) if any(w in t for w in cooking) else (0.0, 1.0) for t in texts]
+
+
+@pytest.mark.parametrize(("fail", "groups"), [(False, 1), (True, 2)])
+async def test_with_an_embedder_paraphrases_sharing_no_word_group_together(
+    fail: bool, groups: int
+) -> None:
+    log = InMemoryQuestionLog()
+    insights = Insights(log, FakeClock(T0), reader_secret="s", embedder=MeaningEmbedder(fail))
+    for n, question in enumerate(["How long do I boil pasta?", "Cooking time for spaghetti?"]):
+        await insights.record(f"a{n}", question, cited(uncertain=True))
+    assert len((await insights.report(T0)).gaps) == groups
