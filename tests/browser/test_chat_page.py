@@ -652,3 +652,57 @@ def test_cors_with_credentials_from_another_loopback_origin(
             # localhost is another origin than 127.0.0.1: not allowed.
             title, result = cors_outcome(browser, f"http://localhost:{other_origin}", base)
             assert title == "blocked: TypeError", result
+
+
+def test_feedback_round_trip_from_the_page(browser: Browser, service: tuple[str, Path]) -> None:
+    base, workdir = service
+    tab = open_page(browser, f"{base}/")
+    try:
+        turn = ask(tab, "What is a node?")
+        assert turn["error"] is None, turn
+        tab.wait_for("document.querySelectorAll('.turn .feedback button').length === 3")
+        buttons = ".turn:last-child .feedback button"
+        tab.click(f"{buttons}:nth-of-type(2)")  # not helpful: the comment box opens
+        said = "document.querySelector('.turn:last-child .feedback .said').textContent"
+        tab.wait_for(f"{said} === 'Thanks, noted.'")
+        tab.type_into(".turn:last-child .feedback input", "It cites the wrong page")
+        tab.click(f"{buttons}:nth-of-type(3)")  # send the comment: the same vote, changed
+        tab.wait_for(f"{said} === 'Sending…' || {said} === 'Thanks, noted.'")
+        tab.wait_for(f"{said} === 'Thanks, noted.'")
+    finally:
+        tab.close()
+    key = (workdir / "data" / "admin-key").read_text().strip()
+    report = httpx.get(
+        f"{base}/admin/insights", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ).json()
+    disliked = [d for d in report["most_down_voted"] if d["question"] == "What is a node?"]
+    assert disliked and disliked[0]["down"] == 1, report  # one reader, one vote
+    assert disliked[0]["comments"] == ["It cites the wrong page"]
+
+
+def test_the_insights_page_shows_the_report_for_the_key(
+    browser: Browser, service: tuple[str, Path]
+) -> None:
+    base, workdir = service
+    httpx.post(f"{base}/chat", json={"query": "How long should I boil fresh pasta?"}, timeout=10)
+    key = (workdir / "data" / "admin-key").read_text().strip()
+    tab = browser.new_tab()
+    try:
+        tab.goto(f"{base}/admin")
+        tab.wait_for("document.getElementById('admin').dataset.ready === 'true'")
+        tab.type_into("#key", "wrong key")
+        tab.click("#go")
+        tab.wait_for("document.getElementById('status').textContent.startsWith('Error 401')")
+        tab.evaluate("document.getElementById('key').value = ''")
+        tab.type_into("#key", key)
+        tab.click("#go")
+        tab.wait_for("!document.getElementById('report').hidden")
+        gaps = tab.evaluate("document.getElementById('gaps').textContent")
+        assert "How long should I boil fresh pasta?" in gaps
+        assert tab.evaluate("document.querySelectorAll('#chart rect').length") >= 2
+        stored = tab.evaluate(
+            "localStorage.length + sessionStorage.length + document.cookie.length"
+        )
+        assert stored == 0  # the key lives in the page's memory only
+    finally:
+        tab.close()

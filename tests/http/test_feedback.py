@@ -148,3 +148,10 @@ async def test_metrics_count_answers_by_uncertainty_and_votes(client: httpx.Asyn
     assert 'rag_answers_total{mode="extractive",uncertain="false"} 1.0' in text
     assert 'rag_answers_total{mode="extractive",uncertain="true"} 1.0' in text
     assert 'rag_feedback_total{rating="up"} 1.0' in text
+
+
+async def test_the_insights_page_is_served_with_its_own_policy(client: httpx.AsyncClient) -> None:
+    response = await client.get("/admin")
+    assert response.status_code == 200 and "Insights for the author" in response.text
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'sha256-" in policy and "connect-src 'self'" in policy

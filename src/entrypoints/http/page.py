@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 RESOURCE = "chat.html"
+ADMIN_RESOURCE = "admin.html"  # GET /admin: the insights page (the key entered by hand)
 
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
@@ -47,11 +48,12 @@ class ChatPage:
         )
 
 
-def load(site: str | None = None) -> ChatPage:
+def load(site: str | None = None, resource: str = RESOURCE) -> ChatPage:
     """Read the page from the installed package and hash its inline blocks. ``site``
     (e.g. ``https://book.example``) is the default base of the source links, which a
-    visitor's ``?site=`` overrides; without it links are the routes as given."""
-    text = resources.files("entrypoints.http").joinpath("page", RESOURCE).read_text("utf-8")
+    visitor's ``?site=`` overrides; without it links are the routes as given.
+    ``resource``: another page of the package (``ADMIN_RESOURCE``)."""
+    text = resources.files("entrypoints.http").joinpath("page", resource).read_text("utf-8")
     if site:
         text = text.replace('data-site=""', f'data-site="{html.escape(site, quote=True)}"', 1)
     hashes: dict[str, list[str]] = {"script": [], "style": []}
@@ -85,6 +87,14 @@ def for_app(app: FastAPI) -> ChatPage:
     """The app's page: the one ``install`` loaded, else loaded now, once."""
     page: ChatPage | None = getattr(app.state, "chat_page", None)
     return page if page is not None else install(app)
+
+
+def admin_for_app(app: FastAPI) -> ChatPage:
+    """The app's insights page, loaded once."""
+    page: ChatPage | None = getattr(app.state, "admin_page", None)
+    if page is None:
+        page = app.state.admin_page = load(resource=ADMIN_RESOURCE)
+    return page
 
 
 def prefers_html(accept: str | None) -> bool:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from entrypoints.container import Container
+from entrypoints.http import page
 from entrypoints.http.deps import AdminDep, ContainerDep
 from entrypoints.http.rate_limit import client_address, limit
 from entrypoints.http.responses import (
@@ -80,3 +82,10 @@ def _insights(container: Container) -> Insights:
     if container.insights is None:
         raise NotFound("the question log is off (QUESTION_LOG=false)")
     return container.insights
+
+
+@router.get("/admin", tags=["admin"], response_class=HTMLResponse, include_in_schema=False)
+async def admin_page(request: Request) -> HTMLResponse:
+    """The insights page (same dependency-free style as the chat page): the admin key is
+    entered by hand and kept in the page's memory only; the page reads /admin/insights."""
+    return page.admin_for_app(request.app).response()
