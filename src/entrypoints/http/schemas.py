@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from entrypoints.http.sources import source_json, with_sources
+from entrypoints.http.sources import with_sources
 from rag_core.answers import Answer, Citation
+from rag_core.history import citation_view
 
 MAX_QUERY = 4_000
 MAX_SELECTION = 20_000
@@ -66,7 +67,7 @@ class Source(BaseModel):
 
     @classmethod
     def of(cls, citation: Citation, site: str | None = None) -> Source:
-        return cls(**source_json(citation, site))
+        return cls(**citation_view(citation, site))
 
 
 class ChatResponse(BaseModel):
