@@ -20,7 +20,7 @@ from rag_core.codec import (
     message_from_dict,
     message_to_dict,
 )
-from rag_core.conversations import Conversation, Message
+from rag_core.conversations import Conversation, Message, check_appended
 from rag_core.errors import InvalidInput, NotFound
 from rag_core.ports import Clock, IdGenerator
 
@@ -109,11 +109,7 @@ class SqlConversationStore:
         return await self._run(work)
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        for message in messages:
-            if message.session_id != session_id:
-                raise InvalidInput("a message belongs to another session than the target")
-            if message.created_at.utcoffset() is None:
-                raise InvalidInput("message created_at must be timezone-aware")
+        check_appended(session_id, messages)
         now = self._clock.now()
 
         def work(connection: Connection) -> None:
