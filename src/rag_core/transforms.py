@@ -50,7 +50,8 @@ _AUDIENCES = {
 class ContentCache(Protocol):
     """Stores transformed texts by key (a content hash). Values are never changed once
     stored: a ``put`` of a known key keeps the first value (first writer wins). A value
-    holding a NUL character is not stored (PostgreSQL text cannot hold one).
+    no database can hold (a NUL character or a lone surrogate:
+    :func:`rag_core.storable.unstorable`) is not stored.
 
     Keys are printable ASCII of 1 to ``MAX_KEY_LENGTH`` characters; any other key raises
     InvalidInput (:func:`check_cache_key`). Every method may raise DependencyUnavailable;
