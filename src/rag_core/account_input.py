@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 
 from rag_core.errors import InvalidInput
+from rag_core.storable import Unstorable, unstorable
 
 MAX_EMAIL = 254
 MAX_NAME = 100
@@ -63,9 +64,11 @@ def check_profile_text(value: str) -> None:
     """At most 2000 characters of storable text (no NUL, no lone surrogate)."""
     if len(value) > MAX_PROFILE_FIELD:
         raise InvalidInput(f"profile fields are limited to {MAX_PROFILE_FIELD} characters")
-    _utf8(value, "profile field")
-    if "\x00" in value:
+    problem = unstorable(value)
+    if problem is Unstorable.NUL:
         raise InvalidInput("profile fields cannot contain NUL characters")
+    if problem is Unstorable.LONE_SURROGATE:
+        raise InvalidInput("profile field is not valid Unicode text")
 
 
 def _utf8(text: str, what: str) -> bytes:

@@ -28,6 +28,9 @@ BAD_TOKEN = "invalid or expired token"
 
 
 class Proficiency(enum.StrEnum):
+    """A reader's level: an account's, and the target of adjusted content (``pro``
+    reads the text as written)."""
+
     BEGINNER = "beginner"
     INTERMEDIATE = "intermediate"
     PRO = "pro"

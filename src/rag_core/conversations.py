@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 import attrs
 
 from rag_core.answers import Citation
+from rag_core.errors import InvalidInput
 
 
 class Role(enum.StrEnum):
@@ -40,3 +42,14 @@ class Message:
     created_at: datetime
     selected_text: str = ""
     sources: tuple[Citation, ...] = ()
+
+
+def check_appended(session_id: str, messages: Iterable[Message]) -> None:
+    """What every ``ConversationStore.append`` refuses before it writes anything:
+    raises InvalidInput for a message of another session than ``session_id`` or with a
+    naive ``created_at``."""
+    for message in messages:
+        if message.session_id != session_id:
+            raise InvalidInput("a message belongs to another session than the target")
+        if message.created_at.utcoffset() is None:
+            raise InvalidInput("message created_at must be timezone-aware")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import enum
 import json
+from typing import Any
 
 from rag_core.answers import Citation
+from rag_core.codec import citation_to_dict, message_to_dict
 from rag_core.conversations import Conversation, Message
 from rag_core.errors import Forbidden, InvalidInput, NotFound
 from rag_core.ports import ConversationStore
@@ -65,31 +67,11 @@ class HistoryService:
         public site's base URL), else site routes."""
         session, messages = await self.read(user_id, session_id)
         if fmt is ExportFormat.JSON:
-            return json.dumps(
-                {
-                    "session": {"id": session.id, "title": session.title},
-                    "messages": [
-                        {
-                            "role": m.role.value,
-                            "content": m.content,
-                            "selected_text": m.selected_text,
-                            "created_at": m.created_at.isoformat(),
-                            "sources": [source_text(c, site) for c in m.sources],
-                            "citations": [
-                                {
-                                    "number": c.number,
-                                    "title": c.title,
-                                    "url": page_link(c.route, site),
-                                }
-                                for c in m.sources
-                            ],
-                        }
-                        for m in messages
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
+            exported = {
+                "session": {"id": session.id, "title": session.title},
+                "messages": [_exported(m, site) for m in messages],
+            }
+            return json.dumps(exported, ensure_ascii=False, indent=2)
         lines = [f"# {session.title}", ""]
         for m in messages:
             lines.append(f"[{m.created_at:%Y-%m-%d %H:%M}] {m.role.value}: {m.content}")
@@ -111,6 +93,33 @@ def source_text(citation: Citation, site: str | None = None) -> str:
     with no page, such as the reader's selected text)."""
     label = f"[{citation.number}] {citation.title}"
     return f"{label} — {page_link(citation.route, site)}" if citation.route else label
+
+
+def citation_view(citation: Citation, site: str | None = None) -> dict[str, Any]:
+    """A citation as shown: its dict form (:mod:`rag_core.codec`) with the site route
+    replaced by ``url``, the page's link (:func:`page_link`)."""
+    view: dict[str, Any] = {}
+    for key, value in citation_to_dict(citation).items():
+        if key == "route":
+            key, value = "url", page_link(value, site)
+        view[key] = value
+    return view
+
+
+def message_view(message: Message, site: str | None = None) -> dict[str, Any]:
+    """A message as shown: its dict form with ``sources`` as text (:func:`source_text`)
+    and ``citations``, the same sources structured (:func:`citation_view`)."""
+    view = message_to_dict(message)
+    view["sources"] = [source_text(c, site) for c in message.sources]
+    view["citations"] = [citation_view(c, site) for c in message.sources]
+    return view
+
+
+def _exported(message: Message, site: str | None) -> dict[str, Any]:
+    view = message_view(message, site)
+    del view["id"], view["session_id"]
+    view["citations"] = [{k: c[k] for k in ("number", "title", "url")} for c in view["citations"]]
+    return view
 
 
 def _title(title: str) -> str:

@@ -187,7 +187,10 @@ class ConversationStore(Protocol):
         ...
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        """Append messages in order (idempotent by message id) and touch the session."""
+        """Append messages in order (idempotent by message id) and touch the session.
+
+        Raises InvalidInput, writing nothing, for a batch that
+        :func:`rag_core.conversations.check_appended` refuses."""
         ...
 
     async def messages(self, session_id: str, limit: int | None = None) -> list[Message]:

@@ -4,7 +4,6 @@ level, through the chat model, cached by content hash."""
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import json
 import logging
@@ -13,6 +12,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Protocol, TypeVar
 
+from rag_core.accounts import Proficiency
 from rag_core.concurrency import bounded_gather
 from rag_core.conversations import Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
@@ -50,7 +50,8 @@ _AUDIENCES = {
 class ContentCache(Protocol):
     """Stores transformed texts by key (a content hash). Values are never changed once
     stored: a ``put`` of a known key keeps the first value (first writer wins). A value
-    holding a NUL character is not stored (PostgreSQL text cannot hold one).
+    no database can hold (a NUL character or a lone surrogate:
+    :func:`rag_core.storable.unstorable`) is not stored.
 
     Keys are printable ASCII of 1 to ``MAX_KEY_LENGTH`` characters; any other key raises
     InvalidInput (:func:`check_cache_key`). Every method may raise DependencyUnavailable;
@@ -68,14 +69,6 @@ class ContentCache(Protocol):
     async def probe(self) -> None:
         """A cheap liveness check; raises DependencyUnavailable if the cache cannot answer."""
         ...
-
-
-class Level(enum.StrEnum):
-    """A reader's proficiency; ``pro`` reads the text as written."""
-
-    BEGINNER = "beginner"
-    INTERMEDIATE = "intermediate"
-    PRO = "pro"
 
 
 class ContentTransformer:
@@ -129,12 +122,12 @@ class ContentTransformer:
         )
         return await self._batch("translate", language.casefold(), system, texts)
 
-    async def adjust(self, text: str, level: Level | str) -> str:
+    async def adjust(self, text: str, level: Proficiency | str) -> str:
         return (await self.adjust_batch([text], level))[0]
 
-    async def adjust_batch(self, texts: Sequence[str], level: Level | str) -> list[str]:
+    async def adjust_batch(self, texts: Sequence[str], level: Proficiency | str) -> list[str]:
         target = _level(level)
-        if target is Level.PRO:
+        if target is Proficiency.PRO:
             _check_sizes(texts)
             return list(texts)
         system = (
@@ -245,9 +238,9 @@ def _language_char(c: str) -> bool:
     return c.isalpha() or c in " -_" or unicodedata.category(c).startswith("M")
 
 
-def _level(value: Level | str) -> Level:
+def _level(value: Proficiency | str) -> Proficiency:
     try:
-        return Level(value.strip().lower() if isinstance(value, str) else value)
+        return Proficiency(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
-        levels = ", ".join(level.value for level in Level)
+        levels = ", ".join(level.value for level in Proficiency)
         raise InvalidInput(f"target_level must be one of {levels}, got {value!r}") from None

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 import pytest
 
 from adapters.memory.content_cache import InMemoryContentCache
+from rag_core.accounts import Proficiency
 from rag_core.conversations import Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import ChatMessage, Completion, Delta
@@ -16,7 +17,6 @@ from rag_core.transforms import (
     MAX_BATCH,
     MAX_TEXT_CHARS,
     ContentTransformer,
-    Level,
     cache_key,
 )
 
@@ -128,8 +128,8 @@ async def test_the_key_separates_kind_target_and_model(
     text = "A topic is a named bus."
     await transformer.translate(text)
     await transformer.translate(text, "German")
-    await transformer.adjust(text, Level.BEGINNER)
-    await transformer.adjust(text, Level.INTERMEDIATE)
+    await transformer.adjust(text, Proficiency.BEGINNER)
+    await transformer.adjust(text, Proficiency.INTERMEDIATE)
     await ContentTransformer(model, cache, model_name="gpt-4o").translate(text)
     assert len(model.calls) == 5
     assert len(cache) == 5
@@ -141,7 +141,7 @@ async def test_the_key_separates_kind_target_and_model(
 async def test_pro_is_unchanged_without_a_model_call(
     transformer: ContentTransformer, model: ScriptedChatModel
 ) -> None:
-    assert await transformer.adjust(MARKDOWN, Level.PRO) == MARKDOWN
+    assert await transformer.adjust(MARKDOWN, Proficiency.PRO) == MARKDOWN
     assert await transformer.adjust_batch(["a", "b"], "pro") == ["a", "b"]
     assert await ContentTransformer(None, InMemoryContentCache()).adjust("x", "pro") == "x"
     assert model.calls == []
@@ -151,7 +151,9 @@ async def test_levels_rewrite_with_their_own_prompts(
     transformer: ContentTransformer, model: ScriptedChatModel
 ) -> None:
     assert await transformer.adjust("Jacobian.", "Beginner") == "beginner:Jacobian."
-    assert await transformer.adjust("Jacobian.", Level.INTERMEDIATE) == "undergraduate:Jacobian."
+    assert (
+        await transformer.adjust("Jacobian.", Proficiency.INTERMEDIATE) == "undergraduate:Jacobian."
+    )
     for call in model.calls:
         assert "technical terms" in call[0].content
         assert "code blocks" in call[0].content
@@ -160,7 +162,7 @@ async def test_levels_rewrite_with_their_own_prompts(
 async def test_blank_text_is_returned_as_is_without_a_model(model: ScriptedChatModel) -> None:
     transformer = ContentTransformer(None, InMemoryContentCache())
     assert await transformer.translate("") == ""
-    assert await transformer.adjust_batch(["  ", "\n"], Level.BEGINNER) == ["  ", "\n"]
+    assert await transformer.adjust_batch(["  ", "\n"], Proficiency.BEGINNER) == ["  ", "\n"]
 
 
 async def test_surrounding_whitespace_is_kept(transformer: ContentTransformer) -> None:
@@ -235,7 +237,7 @@ async def test_over_the_limits_is_refused_not_truncated(
     with pytest.raises(InvalidInput, match=limit):
         await transformer.translate_batch(texts)
     with pytest.raises(InvalidInput, match=limit):
-        await transformer.adjust_batch(texts, Level.PRO)
+        await transformer.adjust_batch(texts, Proficiency.PRO)
     assert model.calls == []
     assert len(await transformer.translate_batch(["x"] * MAX_BATCH)) == MAX_BATCH
 

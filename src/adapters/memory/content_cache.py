@@ -3,14 +3,15 @@ for projects that embed the core. Lost when the process ends."""
 
 from __future__ import annotations
 
+from rag_core.storable import unstorable
 from rag_core.transforms import check_cache_key
 
 
 class InMemoryContentCache:
     """Implements :class:`rag_core.transforms.ContentCache` as
     :class:`adapters.sql.content_cache.SqlContentCache` does: the first value stored
-    under a key stays, a bad key raises InvalidInput, a value holding a NUL character
-    is not stored. Unbounded; never raises DependencyUnavailable.
+    under a key stays, a bad key raises InvalidInput, a value no database can hold (a
+    NUL character or a lone surrogate) is not stored. Unbounded; never raises DependencyUnavailable.
     """
 
     def __init__(self) -> None:
@@ -22,7 +23,7 @@ class InMemoryContentCache:
 
     async def put(self, key: str, value: str) -> None:
         check_cache_key(key)
-        if "\x00" not in value:
+        if unstorable(value) is None:
             self._values.setdefault(key, value)
 
     async def probe(self) -> None:

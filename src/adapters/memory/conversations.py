@@ -9,7 +9,7 @@ from datetime import UTC
 import attrs
 
 from adapters.system import SystemClock, UuidGenerator
-from rag_core.conversations import Conversation, Message
+from rag_core.conversations import Conversation, Message, check_appended
 from rag_core.errors import InvalidInput, NotFound
 from rag_core.ports import Clock, IdGenerator
 
@@ -55,11 +55,7 @@ class InMemoryConversationStore:
         return [self._counted(s.id) for s in owned[offset : offset + limit]]
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        for message in messages:
-            if message.session_id != session_id:
-                raise InvalidInput("a message belongs to another session than the target")
-            if message.created_at.utcoffset() is None:
-                raise InvalidInput("message created_at must be timezone-aware")
+        check_appended(session_id, messages)
         now = self._clock.now().astimezone(UTC)
         self._require(session_id)
         fresh: dict[str, Message] = {}

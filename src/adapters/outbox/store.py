@@ -18,8 +18,8 @@ from adapters.outbox.journal import Journal, Kind
 from adapters.outbox.recall import Recall
 from adapters.outbox.replay import replay
 from adapters.system import SystemClock
-from rag_core.conversations import Conversation, Message
-from rag_core.errors import DependencyUnavailable, InvalidInput
+from rag_core.conversations import Conversation, Message, check_appended
+from rag_core.errors import DependencyUnavailable
 from rag_core.ports import Clock, ConversationStore
 
 T = TypeVar("T")
@@ -149,11 +149,7 @@ class OutboxConversationStore:
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
         batch = list(messages)
-        for message in batch:
-            if message.session_id != session_id:
-                raise InvalidInput("a message belongs to another session than the target")
-            if message.created_at.utcoffset() is None:
-                raise InvalidInput("message created_at must be timezone-aware")
+        check_appended(session_id, batch)
         if not batch:  # nothing to keep; only the session's existence is checked
             await self._call(self._inner.append(session_id, batch))
             return

@@ -12,6 +12,7 @@ from adapters.sql.engine import DEFAULT_CALL_TIMEOUT, run_sql
 from adapters.sql.schema import content_cache
 from adapters.system import SystemClock
 from rag_core.ports import Clock
+from rag_core.storable import unstorable
 from rag_core.transforms import check_cache_key
 
 T = TypeVar("T")
@@ -24,8 +25,9 @@ class SqlContentCache:
     Implements :class:`rag_core.transforms.ContentCache`: ``put`` inserts or, when the key
     is known, does nothing (``ON CONFLICT DO NOTHING``), so concurrent writers of one key
     never fail and the first value stays. A key that breaks the port's rule raises
-    InvalidInput; a value holding a NUL character is not stored (PostgreSQL text cannot
-    hold one; SQLite follows, for one behaviour everywhere).
+    InvalidInput; a value no database can hold (:func:`rag_core.storable.unstorable`:
+    PostgreSQL text takes no NUL, neither driver a lone surrogate) is not stored, on
+    SQLite too, for one behaviour everywhere.
 
     Blocking work runs in a worker thread. Connection failures, timeouts and an exhausted
     pool raise ``DependencyUnavailable(dependency, <error class name>)``. Supports the
@@ -63,7 +65,7 @@ class SqlContentCache:
 
     async def put(self, key: str, value: str) -> None:
         check_cache_key(key)
-        if "\x00" in value:
+        if unstorable(value) is not None:
             return
         row = {"key": key, "value": value, "created_at": self._clock.now()}
 

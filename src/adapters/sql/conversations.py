@@ -14,8 +14,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from adapters.sql.engine import DEFAULT_CALL_TIMEOUT, run_sql
 from adapters.sql.schema import chat_messages, chat_sessions
 from adapters.system import SystemClock, UuidGenerator
-from rag_core.answers import Citation
-from rag_core.conversations import Conversation, Message, Role
+from rag_core.codec import (
+    conversation_from_dict,
+    conversation_to_dict,
+    message_from_dict,
+    message_to_dict,
+)
+from rag_core.conversations import Conversation, Message, check_appended
 from rag_core.errors import InvalidInput, NotFound
 from rag_core.ports import Clock, IdGenerator
 
@@ -70,8 +75,8 @@ class SqlConversationStore:
         session = Conversation(
             id=self._ids.new_id(), user_id=user_id, title=title, created_at=now, updated_at=now
         )
-        row = attrs.asdict(session)
-        del row["message_count"]
+        row = {**conversation_to_dict(session), "created_at": now, "updated_at": now}
+        del row["message_count"]  # counted, not stored
 
         def work(connection: Connection) -> None:
             connection.execute(chat_sessions.insert(), row)
@@ -104,11 +109,7 @@ class SqlConversationStore:
         return await self._run(work)
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        for message in messages:
-            if message.session_id != session_id:
-                raise InvalidInput("a message belongs to another session than the target")
-            if message.created_at.utcoffset() is None:
-                raise InvalidInput("message created_at must be timezone-aware")
+        check_appended(session_id, messages)
         now = self._clock.now()
 
         def work(connection: Connection) -> None:
@@ -212,41 +213,16 @@ class SqlConversationStore:
 
 
 def _conversation(row: Row[Any]) -> Conversation:
-    return Conversation(
-        id=row.id,
-        user_id=row.user_id,
-        title=row.title,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        is_active=bool(row.is_active),
-        message_count=int(row.message_count),
-    )
+    return conversation_from_dict(dict(row._mapping))
 
 
 def _message_row(message: Message) -> dict[str, object]:
-    sources = [attrs.asdict(citation) for citation in message.sources]
-    return {
-        "id": message.id,
-        "session_id": message.session_id,
-        "role": message.role.value,
-        "content": message.content,
-        "selected_text": message.selected_text,
-        "sources": json.dumps(sources, ensure_ascii=False),
-        "created_at": message.created_at,
-    }
+    # ``sources`` holds the citations' dict form (rag_core.codec) as JSON text.
+    row = message_to_dict(message)
+    row["sources"] = json.dumps(row["sources"], ensure_ascii=False)
+    row["created_at"] = message.created_at
+    return row
 
 
 def _message(row: Row[Any]) -> Message:
-    sources = tuple(
-        Citation(**{**item, "heading_path": tuple(item["heading_path"])})
-        for item in json.loads(row.sources)
-    )
-    return Message(
-        id=row.id,
-        session_id=row.session_id,
-        role=Role(row.role),
-        content=row.content,
-        created_at=row.created_at,
-        selected_text=row.selected_text,
-        sources=sources,
-    )
+    return message_from_dict({**row._mapping, "sources": json.loads(row.sources)})

@@ -18,7 +18,7 @@ from entrypoints.container import Container
 from entrypoints.http import errors, page, rate_limit, responses
 from entrypoints.http.bodies import BodyLimitMiddleware
 from entrypoints.http.metrics import Metrics, MetricsMiddleware, metrics_router
-from entrypoints.http.rate_limiter import RateLimitConfig, RateLimiter
+from entrypoints.http.rate_limiter import RateLimitConfig, RateLimiter, policies_of
 from entrypoints.http.request_id import RequestIdMiddleware
 from entrypoints.http.routes import (
     auth,
@@ -171,15 +171,9 @@ def cors_origins(settings: Settings) -> list[str]:
 
 
 def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter:
-    policies = {
-        "chat": settings.rate_limit_chat,
-        "transforms": settings.rate_limit_transforms,
-        "sign-in": settings.rate_limit_sign_in,
-        "sign-in-email": settings.rate_limit_sign_in_email,
-    }
     try:
         config = RateLimitConfig.parse(
-            policies,
+            policies_of(settings),
             proxy_hops=settings.proxy_hops,
             max_keys=settings.rate_limit_max_keys,
             enabled=settings.rate_limit_enabled,

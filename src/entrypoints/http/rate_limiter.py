@@ -18,6 +18,8 @@ from typing import Any, Self
 
 import attrs
 
+from adapters.settings import Settings
+
 _UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 # A request whose wait is below this is on time: float rounding of period / count
@@ -46,12 +48,21 @@ class Rate:
         return self.period / self.count
 
 
-DEFAULT_POLICIES: Mapping[str, str] = {
-    "chat": "30/minute",
-    "transforms": "60/minute",
-    "sign-in": "5/minute",
-    "sign-in-email": "5/minute",
+# The policies and the setting that gives each one's rate; the defaults are the settings'.
+_POLICY_SETTINGS: Mapping[str, str] = {
+    "chat": "rate_limit_chat",
+    "transforms": "rate_limit_transforms",
+    "sign-in": "rate_limit_sign_in",
+    "sign-in-email": "rate_limit_sign_in_email",
 }
+DEFAULT_POLICIES: Mapping[str, str] = {
+    name: Settings.model_fields[setting].default for name, setting in _POLICY_SETTINGS.items()
+}
+
+
+def policies_of(settings: Settings) -> dict[str, str]:
+    """Every policy's rate as ``settings`` set it, e.g. ``{"chat": "30/minute", ...}``."""
+    return {name: getattr(settings, setting) for name, setting in _POLICY_SETTINGS.items()}
 
 
 @attrs.frozen(slots=True)
@@ -65,7 +76,10 @@ class RateLimitConfig:
 
     policies: Mapping[str, Rate]
     proxy_hops: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    max_keys: int = attrs.field(default=50_000, validator=attrs.validators.ge(1))
+    max_keys: int = attrs.field(
+        default=Settings.model_fields["rate_limit_max_keys"].default,
+        validator=attrs.validators.ge(1),
+    )
     enabled: bool = True
 
     @classmethod

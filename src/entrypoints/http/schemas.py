@@ -7,8 +7,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from entrypoints.http.sources import source_json, with_sources
+from entrypoints.http.sources import with_sources
 from rag_core.answers import Answer, Citation
+from rag_core.history import citation_view
+from rag_core.storable import Unstorable, unstorable
 
 MAX_QUERY = 4_000
 MAX_SELECTION = 20_000
@@ -17,13 +19,12 @@ MAX_DOCUMENTS = 5_000
 
 
 def _storable(value: str) -> str:
-    # PostgreSQL text holds neither NUL nor lone surrogates; refuse them with a reason.
-    if "\x00" in value:
+    # No database holds NUL or lone surrogates; refuse them with a reason.
+    problem = unstorable(value)
+    if problem is Unstorable.NUL:
         raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    if problem is Unstorable.LONE_SURROGATE:
+        raise ValueError("must be valid Unicode (no lone surrogates)")
     return value
 
 
@@ -66,7 +67,7 @@ class Source(BaseModel):
 
     @classmethod
     def of(cls, citation: Citation, site: str | None = None) -> Source:
-        return cls(**source_json(citation, site))
+        return cls(**citation_view(citation, site))
 
 
 class ChatResponse(BaseModel):

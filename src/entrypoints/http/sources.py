@@ -65,19 +65,6 @@ def _whole_url(url: str) -> str:
 _URL_ESCAPES = {" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}
 
 
-def source_json(citation: Citation, site: str | None = None) -> dict[str, Any]:
-    return {
-        "number": citation.number,
-        "title": citation.title,
-        "url": page_link(citation.route, site),
-        "heading_path": list(citation.heading_path),
-        "snippet": citation.snippet,
-        "score": citation.score,
-        "document_id": citation.document_id,
-        "chunk_id": citation.chunk_id,
-    }
-
-
 def usage_json(answer: Answer) -> dict[str, int]:
     prompt, completion = answer.usage.prompt_tokens, answer.usage.completion_tokens
     return {

@@ -20,10 +20,11 @@ from entrypoints.http.deps import ContainerDep
 from entrypoints.http.rate_limit import limit_by_address
 from entrypoints.http.responses import BAD_BODY, TOO_MANY_REQUESTS, UNAVAILABLE
 from entrypoints.http.schemas import MAX_QUERY, Text
-from entrypoints.http.sources import SiteDep, error_json, source_json, usage_json
+from entrypoints.http.sources import SiteDep, error_json, usage_json
 from rag_core.conversations import Message, Role
 from rag_core.errors import InvalidInput, RagError
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
+from rag_core.history import citation_view
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -79,7 +80,7 @@ async def completions(
     async for event in _chain(first, events):
         if isinstance(event, AnswerComplete):
             answer = event.answer
-            sources = [source_json(c, site) for c in answer.citations]
+            sources = [citation_view(c, site) for c in answer.citations]
             return {
                 **meta,
                 "object": "chat.completion",
@@ -145,12 +146,12 @@ async def _chunks(
     try:
         async for event in _chain(first, rest):
             if isinstance(event, SourcesFound):
-                sources = [source_json(c, site) for c in event.sources]
+                sources = [citation_view(c, site) for c in event.sources]
                 yield chunk({"role": "assistant", "content": ""}, sources=sources)
             elif isinstance(event, TextDelta):
                 yield chunk({"content": event.text})
             elif isinstance(event, AnswerComplete):
-                cited = [source_json(c, site) for c in event.answer.citations]
+                cited = [citation_view(c, site) for c in event.answer.citations]
                 yield chunk(
                     {},
                     "stop",

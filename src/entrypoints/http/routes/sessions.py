@@ -12,9 +12,10 @@ from entrypoints.http.deps import ContainerDep
 from entrypoints.http.responses import BAD_BODY, SESSION_OWNER, SIGN_IN_REQUIRED, UNAVAILABLE
 from entrypoints.http.routes.auth import PrincipalDep
 from entrypoints.http.schemas import Text
-from entrypoints.http.sources import SiteDep, source_json, with_sources
-from rag_core.conversations import Conversation, Message, Role
-from rag_core.history import MAX_TITLE, ExportFormat, source_text
+from entrypoints.http.sources import SiteDep, with_sources
+from rag_core.codec import conversation_to_dict
+from rag_core.conversations import Message, Role
+from rag_core.history import MAX_TITLE, ExportFormat, message_view
 
 router = APIRouter(
     prefix="/api/chat", tags=["chat history"], responses=SIGN_IN_REQUIRED | UNAVAILABLE
@@ -29,38 +30,18 @@ class Rename(BaseModel):
     title: Text = Field(min_length=1, max_length=MAX_TITLE)
 
 
-def session_json(s: Conversation) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "user_id": s.user_id,
-        "title": s.title,
-        "created_at": s.created_at.isoformat(),
-        "updated_at": s.updated_at.isoformat(),
-        "is_active": s.is_active,
-        "message_count": s.message_count,
-    }
-
-
 def message_json(
     m: Message, site: str | None = None, *, append_sources: bool = False
 ) -> dict[str, Any]:
-    """``sources`` are text (``[1] Title — link``: the site renders each as a list
-    item, an object crashes it); ``citations`` are the same sources, structured. With
+    """The history's view of a message (:func:`rag_core.history.message_view`):
+    ``sources`` are text (``[1] Title — link``: the site renders each as a list item, an
+    object crashes it); ``citations`` are the same sources, structured. With
     ``append_sources``, an answer's ``content`` ends with the Sources list ``/chat``
     gave it (the stored message is the answer alone)."""
-    content = m.content
+    view = message_view(m, site)
     if append_sources and m.role is Role.ASSISTANT:
-        content = with_sources(content, m.sources, site)
-    return {
-        "id": m.id,
-        "session_id": m.session_id,
-        "role": m.role.value,
-        "content": content,
-        "selected_text": m.selected_text,
-        "created_at": m.created_at.isoformat(),
-        "sources": [source_text(c, site) for c in m.sources],
-        "citations": [source_json(c, site) for c in m.sources],
-    }
+        view["content"] = with_sources(m.content, m.sources, site)
+    return view
 
 
 @router.get("/sessions")
@@ -71,14 +52,14 @@ async def list_sessions(
     offset: int = Query(0, ge=0, le=100_000),
 ) -> dict[str, Any]:
     sessions = await container.history.sessions(principal.user_id, limit, offset)
-    return {"sessions": [session_json(s) for s in sessions]}
+    return {"sessions": [conversation_to_dict(s) for s in sessions]}
 
 
 @router.post("/sessions", responses=BAD_BODY)
 async def create_session(
     body: NewSession, container: ContainerDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return session_json(await container.history.create(principal.user_id, body.title))
+    return conversation_to_dict(await container.history.create(principal.user_id, body.title))
 
 
 @router.get("/sessions/{session_id}", responses=SESSION_OWNER)
@@ -101,7 +82,7 @@ async def get_session(
         append_sources = bool(getattr(request.app.state, "append_sources", False))
     session, messages = await container.history.read(principal.user_id, session_id)
     return {
-        "session": session_json(session),
+        "session": conversation_to_dict(session),
         "messages": [message_json(m, site, append_sources=append_sources) for m in messages],
     }
 
@@ -118,7 +99,9 @@ async def delete_session(
 async def rename_session(
     session_id: str, body: Rename, container: ContainerDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return session_json(await container.history.rename(principal.user_id, session_id, body.title))
+    return conversation_to_dict(
+        await container.history.rename(principal.user_id, session_id, body.title)
+    )
 
 
 @router.get("/sessions/{session_id}/export", responses=SESSION_OWNER)

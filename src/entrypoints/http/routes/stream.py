@@ -20,9 +20,10 @@ from entrypoints.http.rate_limit import limit
 from entrypoints.http.responses import ASKING
 from entrypoints.http.routes.auth import OptionalPrincipalDep
 from entrypoints.http.schemas import StreamRequest
-from entrypoints.http.sources import SiteDep, error_json, source_json, usage_json
+from entrypoints.http.sources import SiteDep, error_json, usage_json
 from rag_core.errors import RagError
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
+from rag_core.history import citation_view
 
 router = APIRouter(tags=["chat"])
 
@@ -67,7 +68,7 @@ async def _serialise(
         async for event in rest:
             if isinstance(event, AnswerComplete):
                 answer = event.answer
-                cited = [source_json(c, site) for c in answer.citations]
+                cited = [citation_view(c, site) for c in answer.citations]
                 yield _event("citations", {"citations": cited})
                 yield _event(
                     "final",
@@ -93,7 +94,7 @@ async def _serialise(
 
 def _view(event: AnswerEvent, site: str | None) -> ServerSentEvent:
     if isinstance(event, SourcesFound):
-        sources = [source_json(c, site) for c in event.sources]
+        sources = [citation_view(c, site) for c in event.sources]
         return _event("sources", {"sources": sources, "retrieval": event.retrieval})
     if isinstance(event, TextDelta):
         return _event("delta", {"text": event.text})

@@ -15,13 +15,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from entrypoints.http.rate_limit import limit_by_address
 from entrypoints.http.responses import BAD_BODY, MODEL_UNAVAILABLE, TOO_MANY_REQUESTS
+from rag_core.accounts import Proficiency
 from rag_core.transforms import (
     DEFAULT_LANGUAGE,
     MAX_BATCH,
     MAX_LANGUAGE_CHARS,
     MAX_TEXT_CHARS,
     ContentTransformer,
-    Level,
 )
 
 
@@ -60,7 +60,7 @@ def _normalise_level(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-TargetLevel = Annotated[Level, BeforeValidator(_normalise_level)]
+TargetLevel = Annotated[Proficiency, BeforeValidator(_normalise_level)]
 
 
 class TranslateRequest(BaseModel):
