@@ -449,3 +449,11 @@ def test_the_db_commands(tmp_path: Path) -> None:
     assert f"stamped as {BASELINE}" in upgraded.stdout
     after = cli("db", "current", env=env, cwd=tmp_path)
     assert (after.returncode, after.stdout.split(": ", 1)[1].strip()) == (0, f"{head()} (head)")
+
+
+def test_a_written_migration_spells_our_timestamp_type_in_plain_sqlalchemy() -> None:
+    from adapters.sql.migrate import render_item
+    from adapters.sql.schema import UtcDateTime
+
+    assert render_item("type", UtcDateTime(), None) == "sa.DateTime(timezone=True)"
+    assert render_item("type", Text(), None) is False  # alembic's own rendering

@@ -31,6 +31,8 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, inspect
 
+from adapters.sql.schema import UtcDateTime
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
@@ -198,6 +200,15 @@ def new_revision(message: str, connection: Connection) -> Path:
     if not scripts or scripts[0] is None:  # pragma: no cover - alembic always writes one
         raise RuntimeError("alembic wrote no revision")
     return Path(scripts[0].path)
+
+
+def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+    """How autogenerate writes our column types: ``UtcDateTime`` as what it is in the
+    database, ``sa.DateTime(timezone=True)`` (a migration must not import the models;
+    it wrote ``adapters.sql.schema.UtcDateTime(...)`` with no import)."""
+    if kind == "type" and isinstance(item, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _known_revisions() -> set[str]:

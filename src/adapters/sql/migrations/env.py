@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from adapters.sql.migrate import render_item
 from adapters.sql.schema import metadata
 
 
@@ -29,6 +30,7 @@ def run_migrations() -> None:
         # PostgreSQL alters it in place, so one migration serves both.
         render_as_batch=True,
         compare_type=True,
+        render_item=render_item,
         on_version_apply=context.config.attributes.get("on_version_apply"),
     )
     with context.begin_transaction():
