@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from alembic import command
@@ -202,7 +202,7 @@ def new_revision(message: str, connection: Connection) -> Path:
     return Path(scripts[0].path)
 
 
-def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, item: Any, autogen_context: Any) -> str | Literal[False]:
     """How autogenerate writes our column types: ``UtcDateTime`` as what it is in the
     database, ``sa.DateTime(timezone=True)`` (a migration must not import the models;
     it wrote ``adapters.sql.schema.UtcDateTime(...)`` with no import)."""
