@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from adapters.outbox import OutboxConversationStore, PresetIds
-from adapters.resilience import GuardedConversationStore
-from adapters.resilience.guarded_stores import GuardedAccountStore, GuardedContentCache
+from adapters.proxy import ACCOUNT_STORE, CONTENT_CACHE, CONVERSATION_STORE
+from adapters.resilience import guard
 from adapters.settings import ConfigurationError, Settings
 from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.content_cache import SqlContentCache
@@ -130,7 +130,7 @@ async def build_container(
             engine, ids=session_ids, dependency=dependency, timeout=call_timeout
         )
         outbox = OutboxConversationStore(
-            GuardedConversationStore(sql, breakers.database),
+            guard(CONVERSATION_STORE, sql, breakers.database),
             settings.data_dir / "outbox.db",
             dependency=dependency,
             session_ids=session_ids,
@@ -143,11 +143,13 @@ async def build_container(
             chat_conversations=outbox.chat_view(),
             outbox=outbox,
             breakers=breakers,
-            accounts=GuardedAccountStore(
+            accounts=guard(
+                ACCOUNT_STORE,
                 SqlAccountStore(engine, dependency=dependency, timeout=call_timeout),
                 breakers.database,
             ),
-            cache=GuardedContentCache(
+            cache=guard(
+                CONTENT_CACHE,
                 SqlContentCache(engine, dependency=dependency, timeout=call_timeout),
                 breakers.database,
             ),

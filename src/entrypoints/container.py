@@ -23,13 +23,15 @@ from adapters.memory.index import InMemoryIndex
 from adapters.memory.question_log import InMemoryQuestionLog
 from adapters.outbox import OutboxConversationStore
 from adapters.passwords import DEFAULT_COST, BcryptHasher
-from adapters.resilience import (
-    Breaker,
-    GuardedChatModel,
-    GuardedConversationStore,
-    GuardedEmbedder,
-    GuardedIndex,
+from adapters.proxy import (
+    ACCOUNT_STORE,
+    CHAT_MODEL,
+    CONTENT_CACHE,
+    CONVERSATION_STORE,
+    EMBEDDER,
+    VECTOR_INDEX,
 )
+from adapters.resilience import Breaker, guard
 from adapters.resilience.guarded_log import GuardedQuestionLog
 from adapters.settings import ConfigurationError, Settings
 from adapters.system import SystemClock, UuidGenerator
@@ -200,10 +202,10 @@ async def in_memory_container(
     breakers = make_breakers(settings, clock, "database")
     adapters = Adapters(
         index=index or InMemoryIndex(),
-        conversations=GuardedConversationStore(InMemoryConversationStore(), breakers.database),
+        conversations=guard(CONVERSATION_STORE, InMemoryConversationStore(), breakers.database),
         breakers=breakers,
-        accounts=InMemoryAccountStore(),
-        cache=InMemoryContentCache(),
+        accounts=guard(ACCOUNT_STORE, InMemoryAccountStore(), breakers.database),
+        cache=guard(CONTENT_CACHE, InMemoryContentCache(), breakers.database),
         auth_secret=secret.get_secret_value() if secret else secrets.token_urlsafe(32),
         admin_key=admin.get_secret_value() if admin else None,
         plan={"vector_index": "in-memory", "database": "in-memory"},
@@ -224,11 +226,11 @@ async def assemble(
     clock = clock or SystemClock()
     ids = UuidGenerator()
     breakers = adapters.breakers or make_breakers(settings, clock, adapters.database)
-    guarded = GuardedIndex(adapters.index, breakers.qdrant)
+    guarded = guard(VECTOR_INDEX, adapters.index, breakers.qdrant)
     conversations = adapters.conversations
-    embedder = GuardedEmbedder(adapters.embedder, breakers.openai) if adapters.embedder else None
+    embedder = guard(EMBEDDER, adapters.embedder, breakers.openai) if adapters.embedder else None
     chat_model = (
-        GuardedChatModel(adapters.chat_model, breakers.openai) if adapters.chat_model else None
+        guard(CHAT_MODEL, adapters.chat_model, breakers.openai) if adapters.chat_model else None
     )
     encoder = LexicalEncoder()
     # Preparation (and its re-embedding) writes beneath the lazy index, never through it.

@@ -12,7 +12,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.outbox.chat_view import ChatView
+from adapters.outbox.chat_view import chat_view
 from adapters.outbox.ids import PresetIds
 from adapters.outbox.journal import Journal, Kind
 from adapters.outbox.recall import Recall
@@ -96,9 +96,9 @@ class OutboxConversationStore:
         """What is known here of sessions, for the chat view's fallbacks."""
         return self._recall
 
-    def chat_view(self) -> ChatView:
+    def chat_view(self) -> ConversationStore:
         """The face for ChatService: chat goes on during an outage (see ChatView)."""
-        return ChatView(self)
+        return chat_view(self)
 
     async def flush(self) -> int:
         """Write pending entries to ``inner``, oldest first; returns how many were
