@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The adapter choices per port (see entrypoints/composition.py for what each builds).
-VectorIndexChoice = Literal["edge", "qdrant"]
+VectorIndexChoice = Literal["edge", "qdrant", "memory"]
 DatabaseChoice = Literal["sqlite", "postgres", "memory"]
 EmbedderChoice = Literal["openai", "local", "none"]
 ChatModelChoice = Literal["openai", "none"]
@@ -211,8 +211,8 @@ class Settings(BaseSettings):
 
     vector_index: VectorIndexChoice | None = Field(
         None,
-        description="The vector index: `edge` (Qdrant's embedded engine in DATA_DIR) or `qdrant` "
-        "(the QDRANT_URL server); unset: `qdrant` when QDRANT_URL is set, else `edge`.",
+        description="The vector index: `edge` (Qdrant's embedded engine in DATA_DIR), `qdrant` "
+        "(the QDRANT_URL server) or `memory` (in the process, lost on exit); unset: `qdrant` when QDRANT_URL is set, else `edge`.",
         examples=["qdrant"],
     )
     qdrant_url: str | None = Field(

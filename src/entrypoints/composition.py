@@ -115,6 +115,12 @@ def _describe_qdrant(settings: Settings) -> str:
     return f"qdrant server ({settings.qdrant_collection_name})"
 
 
+async def _memory_index(scope: Scope) -> BuiltIndex:
+    from adapters.memory.index import InMemoryIndex
+
+    return BuiltIndex(InMemoryIndex())
+
+
 VECTOR_INDEXES: dict[VectorIndexChoice, Factory[BuiltIndex]] = {
     "edge": Factory(
         lambda s: f"qdrant edge (embedded) in {s.data_dir / 'qdrant-edge'}",
@@ -122,6 +128,7 @@ VECTOR_INDEXES: dict[VectorIndexChoice, Factory[BuiltIndex]] = {
         fallback=True,
     ),
     "qdrant": Factory(_describe_qdrant, _qdrant_index),
+    "memory": Factory(lambda s: "in-memory", _memory_index, fallback=True),
 }
 
 
