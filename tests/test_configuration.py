@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.openai.configured import embedding_dimension
 from adapters.settings import Settings
-from entrypoints.bootstrap import embedding_dimension
 
 SECRET = "sk-this-value-must-never-be-printed"
 

@@ -15,6 +15,14 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The adapter choices per port (see entrypoints/composition.py for what each builds).
+VectorIndexChoice = Literal["edge", "qdrant", "memory"]
+DatabaseChoice = Literal["sqlite", "postgres", "memory"]
+EmbedderChoice = Literal["openai", "local", "none"]
+ChatModelChoice = Literal["openai", "none"]
+
+NO_EMBEDDING_KEY = "EMBEDDINGS=openai needs EMBEDDING_API_KEY or OPENAI_API_KEY"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
@@ -126,7 +134,14 @@ class Settings(BaseSettings):
         "text-embedding-3 model is requested from the API (smaller index, faster search; "
         "re-index after changing it).",
     )
-    embeddings: Literal["openai", "local", "none"] | None = Field(
+    chat_model: ChatModelChoice | None = Field(
+        None,
+        description="The chat model: `openai` (the OPENAI_* server) or `none` (extractive cited "
+        "answers; translation and personalisation unavailable); unset: `openai` when "
+        "OPENAI_API_KEY is set, else `none`.",
+        examples=["none"],
+    )
+    embeddings: EmbedderChoice | None = Field(
         None,
         description="Dense embeddings for hybrid retrieval: `openai` (the EMBEDDING_* or OPENAI_* "
         "server), `local` (an ONNX model in-process through fastembed: `pip install "
@@ -194,6 +209,12 @@ class Settings(BaseSettings):
         3, ge=1, le=10, description="Tries per model call, the first included."
     )
 
+    vector_index: VectorIndexChoice | None = Field(
+        None,
+        description="The vector index: `edge` (Qdrant's embedded engine in DATA_DIR), `qdrant` "
+        "(the QDRANT_URL server) or `memory` (in the process, lost on exit); unset: `qdrant` when QDRANT_URL is set, else `edge`.",
+        examples=["qdrant"],
+    )
     qdrant_url: str | None = Field(
         None,
         description="Qdrant server URL; unset: embedded index in DATA_DIR; `:memory:` for tests.",
@@ -204,6 +225,13 @@ class Settings(BaseSettings):
     )
     qdrant_timeout: float = Field(10.0, gt=0, description="Seconds per Qdrant call.")
 
+    database: DatabaseChoice | None = Field(
+        None,
+        description="The database of conversations, accounts and the content cache: `sqlite` "
+        "(a file in DATA_DIR), `postgres` (DATABASE_URL) or `memory` (lost on exit); unset: "
+        "`postgres` when DATABASE_URL (or NEON_API_KEY) is set, else `sqlite`.",
+        examples=["postgres"],
+    )
     database_url: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "NEON_API_KEY"),
@@ -305,7 +333,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
-    @field_validator("embeddings", mode="before")
+    @field_validator("embeddings", "vector_index", "database", "chat_model", mode="before")
     @classmethod
     def _embeddings_choice(cls, value: object) -> object:
         return value.strip().lower() or None if isinstance(value, str) else value
@@ -320,7 +348,28 @@ class Settings(BaseSettings):
         return self.app_env == "production" or bool(self.space_id)
 
     @property
-    def embedding_backend(self) -> Literal["openai", "local", "none"]:
+    def vector_index_choice(self) -> VectorIndexChoice:
+        """VECTOR_INDEX, or its default: ``qdrant`` when QDRANT_URL is set, else ``edge``."""
+        if self.vector_index is not None:
+            return self.vector_index
+        return "qdrant" if self.qdrant_url else "edge"
+
+    @property
+    def database_choice(self) -> DatabaseChoice:
+        """DATABASE, or its default: ``postgres`` when DATABASE_URL is set, else ``sqlite``."""
+        if self.database is not None:
+            return self.database
+        return "postgres" if self.database_url else "sqlite"
+
+    @property
+    def chat_model_choice(self) -> ChatModelChoice:
+        """CHAT_MODEL, or its default: ``openai`` when OPENAI_API_KEY is set, else ``none``."""
+        if self.chat_model is not None:
+            return self.chat_model
+        return "openai" if self.openai_api_key is not None else "none"
+
+    @property
+    def embedding_backend(self) -> EmbedderChoice:
         """EMBEDDINGS, or its default: ``openai`` when a key for it is set, else ``none``."""
         if self.embeddings is not None:
             return self.embeddings
@@ -380,13 +429,16 @@ class Settings(BaseSettings):
         """Names of the variables production needs and does not have (never their values).
 
         OPENAI_API_KEY is for the chat model: embeddings may be local or absent
-        (EMBEDDINGS=local or none) in production too."""
-        required = {
-            "OPENAI_API_KEY": self.openai_api_key,
-            "QDRANT_URL": self.qdrant_url,
-            "NEON_API_KEY (or DATABASE_URL)": self.database_url,
-            "BETTER_AUTH_SECRET": self.better_auth_secret,
-        }
+        (EMBEDDINGS=local or none) in production too. QDRANT_URL is needed when the
+        vector index is the Qdrant server, the default in production: a production
+        index is not an embedded one; another VECTOR_INDEX brings its own needs. The
+        database URL likewise, unless DATABASE names another choice than the default."""
+        required: dict[str, object] = {"OPENAI_API_KEY": self.openai_api_key}
+        if self.vector_index in (None, "qdrant"):
+            required["QDRANT_URL"] = self.qdrant_url
+        if self.database in (None, "postgres"):
+            required["NEON_API_KEY (or DATABASE_URL)"] = self.database_url
+        required["BETTER_AUTH_SECRET"] = self.better_auth_secret
         return [name for name, value in required.items() if not value]
 
 

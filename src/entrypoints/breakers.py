@@ -1,4 +1,13 @@
-"""One circuit breaker per outside dependency, built from settings.
+"""One circuit breaker per port's dependency, built from settings.
+
+The breakers are held by port (``vector_index``, ``database``, ``chat_model``,
+``embedder``); :data:`CIRCUIT_NAMES` is the one place that says what each circuit is
+called where a client sees it: ``GET /health/circuits``, ``/health``'s components,
+an answer's ``degraded`` list, a 503's dependency and the metrics' ``dependency``
+label. Those keep the names the original frontend and docs show (``qdrant``,
+``openai``, and the database's own: ``postgres`` or ``sqlite``), whatever adapter
+serves the port. The embedder and the chat model share one circuit, as they share
+the OpenAI-compatible server (an answer names it once).
 
 State is per process: each replica has its own breakers."""
 
@@ -11,15 +20,20 @@ from adapters.settings import Settings
 from rag_core.errors import DependencyUnavailable
 from rag_core.ports import Clock
 
+CIRCUIT_NAMES = {"vector_index": "qdrant", "chat_model": "openai", "embedder": "openai"}
+"""The public name of each port's circuit; the database's is its dependency name."""
+
 
 @attrs.frozen(slots=True)
 class Breakers:
-    openai: Breaker
-    qdrant: Breaker
+    vector_index: Breaker
     database: Breaker
+    chat_model: Breaker
+    embedder: Breaker  # the chat model's breaker (see the module docstring)
 
     def all(self) -> tuple[Breaker, ...]:
-        return (self.openai, self.qdrant, self.database)
+        """Each circuit once, in the order /health/circuits lists them."""
+        return (self.chat_model, self.vector_index, self.database)
 
 
 def counts_as_failure(exc: BaseException) -> bool:
@@ -30,7 +44,7 @@ def counts_as_failure(exc: BaseException) -> bool:
 
 
 def make_breakers(settings: Settings, clock: Clock, database: str) -> Breakers:
-    """``database`` names the database breaker ("postgres" or "sqlite")."""
+    """``database`` names the database circuit ("postgres" or "sqlite")."""
 
     def breaker(name: str, threshold: int, recovery: float) -> Breaker:
         return Breaker(
@@ -43,14 +57,20 @@ def make_breakers(settings: Settings, clock: Clock, database: str) -> Breakers:
             now=clock.now,
         )
 
+    models = breaker(
+        CIRCUIT_NAMES["chat_model"],
+        settings.openai_breaker_threshold,
+        settings.openai_breaker_recovery,
+    )
     return Breakers(
-        openai=breaker(
-            "openai", settings.openai_breaker_threshold, settings.openai_breaker_recovery
-        ),
-        qdrant=breaker(
-            "qdrant", settings.qdrant_breaker_threshold, settings.qdrant_breaker_recovery
+        vector_index=breaker(
+            CIRCUIT_NAMES["vector_index"],
+            settings.qdrant_breaker_threshold,
+            settings.qdrant_breaker_recovery,
         ),
         database=breaker(
             database, settings.database_breaker_threshold, settings.database_breaker_recovery
         ),
+        chat_model=models,
+        embedder=models,
     )

@@ -25,7 +25,8 @@ from adapters.sql import migrate
 from adapters.sql.engine import create_engine_for, dependency_errors, prepare_schema, redact
 from adapters.sql.schema import metadata
 from entrypoints import evaluate, instance, logs
-from entrypoints.bootstrap import admin_key_path, build_container, database_engine, plan_adapters
+from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
+from entrypoints.composition import database_engine
 from entrypoints.container import Container, ingest_demo, source_of
 from entrypoints.insights_report import parse_since, report_csv, report_json, report_table
 from entrypoints.reindex import reembed

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,27 +16,26 @@ import attrs
 
 from adapters.filesystem import read_documents
 from adapters.lazy_index import LazyIndex
-from adapters.memory.accounts import InMemoryAccountStore
-from adapters.memory.content_cache import InMemoryContentCache
-from adapters.memory.conversations import InMemoryConversationStore
 from adapters.memory.index import InMemoryIndex
-from adapters.memory.question_log import InMemoryQuestionLog
 from adapters.outbox import OutboxConversationStore
 from adapters.passwords import DEFAULT_COST, BcryptHasher
-from adapters.resilience import (
-    Breaker,
-    GuardedChatModel,
-    GuardedConversationStore,
-    GuardedEmbedder,
-    GuardedIndex,
+from adapters.proxy import (
+    ACCOUNT_STORE,
+    CHAT_MODEL,
+    CONTENT_CACHE,
+    CONVERSATION_STORE,
+    EMBEDDER,
+    QUESTION_LOG,
+    VECTOR_INDEX,
 )
-from adapters.resilience.guarded_log import GuardedQuestionLog
+from adapters.resilience import Breaker, guard
 from adapters.settings import ConfigurationError, Settings
 from adapters.system import SystemClock, UuidGenerator
 from adapters.tokens import JwtAuthenticator
 from entrypoints import reindex
-from entrypoints.breakers import Breakers, make_breakers
-from rag_core.accounts import AccountService, AccountStore
+from entrypoints.breakers import CIRCUIT_NAMES, Breakers, make_breakers
+from entrypoints.composition import DATABASES, BuiltIndex, BuiltStores, Closer, Scope
+from rag_core.accounts import AccountService
 from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.chunking import Chunker
@@ -44,16 +43,14 @@ from rag_core.documents import Document
 from rag_core.errors import DependencyUnavailable, IndexMismatch
 from rag_core.history import HistoryService
 from rag_core.ingestion import Ingestor, IngestReport
-from rag_core.insights import Insights, QuestionLog
+from rag_core.insights import Insights
 from rag_core.lexical import LexicalEncoder
 from rag_core.monitoring import HealthMonitor, ProbeSpec
 from rag_core.ports import ChatModel, Clock, ConversationStore, Embedder, VectorIndex
 from rag_core.retrieval import Retriever
-from rag_core.transforms import ContentCache, ContentTransformer
+from rag_core.transforms import ContentTransformer
 
 log = logging.getLogger(__name__)
-
-Closer = Callable[[], Awaitable[None]]
 
 # The source of the project's own docs that `make run` shows a newcomer: served
 # only while nothing else is indexed, and removed by the first other ingest.
@@ -65,26 +62,19 @@ WIDEN_CHARS = 3000
 
 @attrs.define
 class Adapters:
-    """The outside-world side of a container, before the use cases are wired."""
+    """The outside-world side of a container, as the factories built it (bare:
+    :func:`assemble` puts every port behind its breaker, and the conversations
+    behind the outbox when the database has one)."""
 
-    index: VectorIndex
-    conversations: ConversationStore
-    accounts: AccountStore
-    cache: ContentCache
+    index: BuiltIndex
+    stores: BuiltStores
     auth_secret: str
     admin_key: str | None
     plan: dict[str, str]
-    database: str = "database"
-    breakers: Breakers | None = None
-    chat_conversations: ConversationStore | None = None  # what chat uses when it differs
-    outbox: OutboxConversationStore | None = None
-    after_deletes: Closer | None = None
     embedder: Embedder | None = None
     chat_model: ChatModel | None = None
     password_cost: int = DEFAULT_COST
     closers: list[Closer] = attrs.field(factory=list)
-    index_target: str | None = None  # what start-up logs when the index is unreachable
-    question_log: QuestionLog | None = None  # unguarded: assemble puts the database breaker on it
 
 
 @attrs.define
@@ -191,25 +181,20 @@ async def in_memory_container(
     clock: Clock | None = None,
 ) -> Container:
     """A fully in-memory container (no files, no sockets): for tests and embedding.
-    ``index`` replaces the in-memory index (e.g. one that injects faults);
-    ``clock`` drives the circuit breakers (a fake one makes recovery testable)."""
+    The stores are DATABASE=memory's; ``index`` replaces the in-memory index (e.g. one
+    that injects faults); ``clock`` drives the circuit breakers (a fake one makes
+    recovery testable). Wrapped by :func:`assemble` exactly as the service is."""
     settings = settings or Settings(_env_file=None)
-    clock = clock or SystemClock()
     admin = settings.admin_api_key
     secret = settings.better_auth_secret
-    breakers = make_breakers(settings, clock, "database")
     adapters = Adapters(
-        index=index or InMemoryIndex(),
-        conversations=GuardedConversationStore(InMemoryConversationStore(), breakers.database),
-        breakers=breakers,
-        accounts=InMemoryAccountStore(),
-        cache=InMemoryContentCache(),
+        index=BuiltIndex(index or InMemoryIndex()),
+        stores=await DATABASES["memory"].build(Scope(settings)),
         auth_secret=secret.get_secret_value() if secret else secrets.token_urlsafe(32),
         admin_key=admin.get_secret_value() if admin else None,
         plan={"vector_index": "in-memory", "database": "in-memory"},
         embedder=embedder,
         chat_model=chat_model,
-        question_log=InMemoryQuestionLog(),
         password_cost=password_cost,
     )
     return await assemble(settings, adapters, clock=clock)
@@ -218,17 +203,34 @@ async def in_memory_container(
 async def assemble(
     settings: Settings, adapters: Adapters, *, clock: Clock | None = None
 ) -> Container:
-    """Wire the use cases around already-built adapters. Every outside call of the
-    index and the models goes through its dependency's circuit breaker (the
-    conversation store arrives guarded: the outbox must sit outside its breaker)."""
+    """Wrap the bare adapters and wire the use cases around them: every call of every
+    port goes through its dependency's circuit breaker; the conversations, when the
+    database has an outbox, through the outbox too (outside the breaker, so that it
+    sees the breaker's refusals); the index behind a LazyIndex that prepares it."""
     clock = clock or SystemClock()
     ids = UuidGenerator()
-    breakers = adapters.breakers or make_breakers(settings, clock, adapters.database)
-    guarded = GuardedIndex(adapters.index, breakers.qdrant)
-    conversations = adapters.conversations
-    embedder = GuardedEmbedder(adapters.embedder, breakers.openai) if adapters.embedder else None
+    stores = adapters.stores
+    breakers = make_breakers(settings, clock, stores.dependency)
+    guarded = guard(VECTOR_INDEX, adapters.index.index, breakers.vector_index)
+    conversations = guard(CONVERSATION_STORE, stores.conversations, breakers.database)
+    chat_store = conversations
+    outbox: OutboxConversationStore | None = None
+    if stores.outbox is not None:
+        # The outbox waits a little longer than a SQL call, so the breaker sees the timeout first.
+        outbox = OutboxConversationStore(
+            conversations,
+            stores.outbox,
+            dependency=stores.dependency,
+            session_ids=stores.session_ids,
+            timeout=settings.database_timeout + 1,
+        )
+        adapters.closers.append(outbox.close)  # closers run in reverse: before the engine
+        conversations, chat_store = outbox, outbox.chat_view()
+    accounts_store = guard(ACCOUNT_STORE, stores.accounts, breakers.database)
+    cache = guard(CONTENT_CACHE, stores.cache, breakers.database)
+    embedder = guard(EMBEDDER, adapters.embedder, breakers.embedder) if adapters.embedder else None
     chat_model = (
-        GuardedChatModel(adapters.chat_model, breakers.openai) if adapters.chat_model else None
+        guard(CHAT_MODEL, adapters.chat_model, breakers.chat_model) if adapters.chat_model else None
     )
     encoder = LexicalEncoder()
     # Preparation (and its re-embedding) writes beneath the lazy index, never through it.
@@ -236,10 +238,10 @@ async def assemble(
     index = LazyIndex(
         guarded,
         lambda: _prepare_index(settings, preparer, guarded, embedder),
-        target=adapters.index_target,
+        target=adapters.index.target,
     )
     if not await index.start():  # unreachable: prepared by the first call that reaches it
-        _open_circuit(breakers.qdrant)
+        _open_circuit(breakers.vector_index)
     ingestor = Ingestor(index, encoder, Chunker(), embedder)
     retriever = Retriever(index, encoder, embedder, widen_chars=WIDEN_CHARS)
     answerer = Answerer(retriever, chat_model)
@@ -248,26 +250,26 @@ async def assemble(
     except ValueError as exc:  # the message never holds the secret
         raise ConfigurationError(f"BETTER_AUTH_SECRET: {exc}") from None
     accounts = AccountService(
-        adapters.accounts, authenticator, BcryptHasher(adapters.password_cost), clock, ids
+        accounts_store, authenticator, BcryptHasher(adapters.password_cost), clock, ids
     )
     transforms = ContentTransformer(
-        chat_model, adapters.cache, model_name=settings.openai_chat_model if chat_model else None
+        chat_model, cache, model_name=settings.openai_chat_model if chat_model else None
     )
-    chat_store = adapters.chat_conversations or conversations
     insights = None
-    if settings.question_log and adapters.question_log is not None:
+    if settings.question_log and stores.question_log is not None:
         # Votes, reports and purges fail fast behind the database breaker; answers are
         # logged in the background straight through the adapter (bounded by its own
         # timeout), so logging neither delays an answer nor trips the database circuit.
         insights = Insights(
-            GuardedQuestionLog(adapters.question_log, breakers.database),
+            guard(QUESTION_LOG, stores.question_log, breakers.database),
             clock,
             reader_secret=adapters.auth_secret,
             log_identities=settings.log_identities,
             retention=timedelta(days=settings.question_log_retention_days),
-            writer=adapters.question_log,
+            writer=stores.question_log,
             embedder=embedder,
         )
+    probes = _probes(adapters, breakers, index, conversations, chat_model, outbox)
     return Container(
         settings=settings,
         index=index,
@@ -279,13 +281,13 @@ async def assemble(
         history=HistoryService(conversations),
         accounts=accounts,
         transforms=transforms,
-        health=HealthMonitor(_probes(adapters, breakers, index, conversations, chat_model), clock),
+        health=HealthMonitor(probes, clock),
         breakers=breakers.all(),
         admin_key=adapters.admin_key,
         adapters=adapters.plan,
         closers=adapters.closers,
-        after_deletes=adapters.after_deletes,
-        outbox=adapters.outbox,
+        after_deletes=adapters.index.after_deletes,
+        outbox=outbox,
         preparation=index,
         insights=insights,
         clock=clock,
@@ -326,6 +328,7 @@ def _probes(
     index: VectorIndex,
     conversations: ConversationStore,
     chat_model: ChatModel | None,
+    outbox: OutboxConversationStore | None,
 ) -> list[ProbeSpec]:
     plan = adapters.plan
     probes = [
@@ -334,7 +337,7 @@ def _probes(
             index.probe,
             critical=True,
             detail=plan["vector_index"],
-            circuit=lambda: breakers.qdrant.snapshot().state,
+            circuit=lambda: breakers.vector_index.snapshot().state,
         ),
         ProbeSpec(
             "database",
@@ -352,14 +355,13 @@ def _probes(
         probe = getattr(adapters.chat_model, "probe", None)
         probes.append(
             ProbeSpec(
-                "openai",
+                CIRCUIT_NAMES["chat_model"],
                 probe,
                 critical=False,
                 detail=plan.get("chat_model", "chat model"),
-                circuit=lambda: breakers.openai.snapshot().state,
+                circuit=lambda: breakers.chat_model.snapshot().state,
             )
         )
-    outbox = adapters.outbox
     if outbox is not None:
 
         async def nothing_waiting() -> None:

@@ -178,6 +178,14 @@ class ConversationStore(Protocol):
         """A new, active session with no messages."""
         ...
 
+    async def create_session_with_id(
+        self, session_id: str, user_id: str, title: str
+    ) -> Conversation:
+        """A new, active session with no messages and the given id (one created
+        elsewhere first: the outbox creates sessions during an outage and writes them
+        here later). Raises Conflict when a session with that id exists."""
+        ...
+
     async def get_session(self, session_id: str) -> Conversation | None:
         """The session, or None if there is none with that id."""
         ...

@@ -9,8 +9,7 @@ import pytest
 
 from adapters.memory.accounts import InMemoryAccountStore
 from adapters.memory.content_cache import InMemoryContentCache
-from adapters.resilience import Breaker, CircuitOpen
-from adapters.resilience.guarded_stores import GuardedAccountStore, GuardedContentCache
+from adapters.resilience import Breaker, CircuitOpen, GuardedAccountStore, GuardedContentCache
 from rag_core.errors import DependencyUnavailable
 from rag_core.testing.contracts.account_store import AccountStoreContract
 from rag_core.testing.contracts.content_cache import ContentCacheContract

@@ -10,7 +10,7 @@ import attrs
 
 from adapters.system import SystemClock, UuidGenerator
 from rag_core.conversations import Conversation, Message, check_appended
-from rag_core.errors import InvalidInput, NotFound
+from rag_core.errors import Conflict, InvalidInput, NotFound
 from rag_core.ports import Clock, IdGenerator
 
 
@@ -35,9 +35,16 @@ class InMemoryConversationStore:
         self._message_ids: set[str] = set()
 
     async def create_session(self, user_id: str, title: str) -> Conversation:
+        return await self.create_session_with_id(self._ids.new_id(), user_id, title)
+
+    async def create_session_with_id(
+        self, session_id: str, user_id: str, title: str
+    ) -> Conversation:
+        if session_id in self._sessions:
+            raise Conflict(f"session {session_id!r} exists")
         now = self._clock.now().astimezone(UTC)
         session = Conversation(
-            id=self._ids.new_id(), user_id=user_id, title=title, created_at=now, updated_at=now
+            id=session_id, user_id=user_id, title=title, created_at=now, updated_at=now
         )
         self._sessions[session.id] = session
         self._messages[session.id] = []

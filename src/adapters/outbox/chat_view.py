@@ -3,17 +3,58 @@ while the database is down, from what the outbox knows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from adapters.proxy import CONVERSATION_STORE, PortProxy
 from rag_core.conversations import Conversation, Message
 from rag_core.errors import DependencyUnavailable, InvalidInput
+from rag_core.ports import ConversationStore
 
 if TYPE_CHECKING:
     from adapters.outbox.store import OutboxConversationStore
 
 
-class ChatView:
+class ChatFallbacks(PortProxy["OutboxConversationStore"]):
+    """The reads (and the creation) that fall back on what the outbox knows; every
+    other ConversationStore method is the store's own (generated: see
+    :func:`chat_view`)."""
+
+    async def create_session(self, user_id: str, title: str) -> Conversation:
+        try:
+            return await self._inner.create_session(user_id, title)
+        except DependencyUnavailable as exc:
+            return await self._inner.create_locally(user_id, title, exc)
+
+    async def get_session(self, session_id: str) -> Conversation | None:
+        try:
+            return await self._inner.get_session(session_id)
+        except DependencyUnavailable:
+            known = self._inner.recall.session(session_id)
+            if known is None:
+                raise
+            return known
+
+    async def list_sessions(self, user_id: str, limit: int, offset: int) -> list[Conversation]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput("limit and offset must not be negative")
+        try:
+            return await self._inner.list_sessions(user_id, limit, offset)
+        except DependencyUnavailable:
+            return self._inner.recall.sessions_of(user_id)[offset : offset + limit]
+
+    async def messages(self, session_id: str, limit: int | None = None) -> list[Message]:
+        if limit is not None and limit < 0:
+            raise InvalidInput("limit must not be negative")
+        try:
+            return await self._inner.messages(session_id, limit)
+        except DependencyUnavailable:
+            known = await self._inner.known_messages(session_id)
+            if limit is None:
+                return known
+            return known[-limit:] if limit else []
+
+
+class ChatView(ChatFallbacks, port=CONVERSATION_STORE):
     """A :class:`~rag_core.ports.ConversationStore` for ChatService, over an
     :class:`~adapters.outbox.store.OutboxConversationStore`.
 
@@ -34,59 +75,12 @@ class ChatView:
     - ``create_session``: created in the outbox with its final id and written to
       the database before any turn queued for it (needs the store's ``session_ids``).
 
-    Writes are the store's (``append`` queues in an outage). Give this view to
-    ChatService only: the history routes need the store itself, which answers 503
+    Every other method is the store's (``append`` queues in an outage). Give this view
+    to ChatService only: the history routes need the store itself, which answers 503
     rather than a partial history.
     """
 
-    def __init__(self, store: OutboxConversationStore) -> None:
-        self._store = store
 
-    async def create_session(self, user_id: str, title: str) -> Conversation:
-        try:
-            return await self._store.create_session(user_id, title)
-        except DependencyUnavailable as exc:
-            return await self._store.create_locally(user_id, title, exc)
-
-    async def get_session(self, session_id: str) -> Conversation | None:
-        try:
-            return await self._store.get_session(session_id)
-        except DependencyUnavailable:
-            known = self._store.recall.session(session_id)
-            if known is None:
-                raise
-            return known
-
-    async def list_sessions(self, user_id: str, limit: int, offset: int) -> list[Conversation]:
-        if limit < 0 or offset < 0:
-            raise InvalidInput("limit and offset must not be negative")
-        try:
-            return await self._store.list_sessions(user_id, limit, offset)
-        except DependencyUnavailable:
-            return self._store.recall.sessions_of(user_id)[offset : offset + limit]
-
-    async def messages(self, session_id: str, limit: int | None = None) -> list[Message]:
-        if limit is not None and limit < 0:
-            raise InvalidInput("limit must not be negative")
-        try:
-            return await self._store.messages(session_id, limit)
-        except DependencyUnavailable:
-            known = await self._store.known_messages(session_id)
-            if limit is None:
-                return known
-            return known[-limit:] if limit else []
-
-    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        await self._store.append(session_id, messages)
-
-    async def rename(self, session_id: str, title: str) -> Conversation:
-        return await self._store.rename(session_id, title)
-
-    async def delete_session(self, session_id: str) -> None:
-        await self._store.delete_session(session_id)
-
-    async def delete_user_history(self, user_id: str) -> int:
-        return await self._store.delete_user_history(user_id)
-
-    async def probe(self) -> None:
-        await self._store.probe()
+def chat_view(store: OutboxConversationStore) -> ConversationStore:
+    """The chat face of ``store`` (see :data:`ChatView`)."""
+    return CONVERSATION_STORE.wrap(ChatView, store)

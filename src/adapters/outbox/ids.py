@@ -17,11 +17,10 @@ class PresetIds:
     """An :class:`~rag_core.ports.IdGenerator` that hands out ``base``'s ids, except
     inside :meth:`preset`, where the next id is the given one.
 
-    The ConversationStore port has no way to create a session with a chosen id. A
-    session created locally during an outage already has an id (the user holds it),
-    so the store behind the outbox must draw its session ids from this generator:
-    the outbox then replays the creation with the same id. The preset is a context
-    variable, so it applies only to the replaying task, never to a concurrent request.
+    No longer needed by the outbox, which replays a session created locally with
+    ``ConversationStore.create_session_with_id``; kept for code that still passes one
+    (it is an ordinary IdGenerator outside :meth:`preset`). The preset is a context
+    variable, so it applies only to the presetting task, never to a concurrent request.
     """
 
     def __init__(self, base: IdGenerator) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
-from adapters.outbox.ids import PresetIds
 from adapters.outbox.journal import Entry, Kind
 from rag_core.conversations import Conversation
 from rag_core.errors import Conflict, DependencyUnavailable
@@ -23,7 +22,6 @@ class Bounded(Protocol):
 async def replay(
     entry: Entry,
     inner: ConversationStore,
-    ids: PresetIds | None,
     bounded: Bounded,
 ) -> None:
     """Write ``entry`` to ``inner``; idempotent, so an entry whose earlier replay
@@ -31,40 +29,30 @@ async def replay(
 
     Raises DependencyUnavailable in an outage (``bounded`` turns a timeout into it),
     anything else when the entry itself cannot be written: NotFound for a batch whose
-    session is gone, Conflict when a session with the entry's id has another owner,
-    RuntimeError when ``inner`` does not take its session ids from ``ids``.
+    session is gone, Conflict when a session with the entry's id has another owner.
     """
     if entry.kind is Kind.MESSAGES:
         await bounded(inner.append(entry.session_id, list(entry.messages)))
         return
     if entry.session is None:
         raise ValueError(f"outbox entry {entry.seq} creates a session it does not describe")
-    await _create(entry.session, inner, ids, bounded)
+    await _create(entry.session, inner, bounded)
 
 
-async def _create(
-    session: Conversation,
-    inner: ConversationStore,
-    ids: PresetIds | None,
-    bounded: Bounded,
-) -> None:
+async def _create(session: Conversation, inner: ConversationStore, bounded: Bounded) -> None:
     existing = await _get(session.id, inner, bounded)
     if existing is None:
-        if ids is None:
-            raise RuntimeError("a session created in the outbox needs session_ids to be replayed")
+        create = inner.create_session_with_id(session.id, session.user_id, session.title)
         try:
-            with ids.preset(session.id):
-                created = await bounded(inner.create_session(session.user_id, session.title))
+            await bounded(create)
         except DependencyUnavailable:
             raise
         except Exception:
-            # An earlier attempt that timed out may have landed meanwhile (duplicate key).
+            # An earlier attempt that timed out may have landed meanwhile (Conflict).
             existing = await _get(session.id, inner, bounded)
             if existing is None:
                 raise
         else:
-            if created.id != session.id:
-                raise RuntimeError("the inner store does not take its session ids from session_ids")
             return
     if existing.user_id != session.user_id:
         raise Conflict(f"session {session.id} exists with another owner")

@@ -12,15 +12,14 @@ from datetime import UTC
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.outbox.chat_view import ChatView
-from adapters.outbox.ids import PresetIds
+from adapters.outbox.chat_view import chat_view
 from adapters.outbox.journal import Journal, Kind
 from adapters.outbox.recall import Recall
 from adapters.outbox.replay import replay
 from adapters.system import SystemClock
 from rag_core.conversations import Conversation, Message, check_appended
 from rag_core.errors import DependencyUnavailable
-from rag_core.ports import Clock, ConversationStore
+from rag_core.ports import Clock, ConversationStore, IdGenerator
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -47,9 +46,11 @@ class OutboxConversationStore:
     DependencyUnavailable when that cannot finish: in an outage this face answers 503,
     never a partial history. :meth:`chat_view` is the face that keeps chat answering.
 
-    ``session_ids`` must be the generator ``inner`` takes session ids from: with it
-    the chat view can create sessions in an outage. One process per ``path`` is the
-    intended setup (two are safe, replays being idempotent, but unordered).
+    ``session_ids`` gives the ids of sessions the chat view creates in an outage
+    (without it, creating a session needs the database); they are created in
+    ``inner`` with that id on replay (``create_session_with_id``). One process per
+    ``path`` is the intended setup (two are safe, replays being idempotent, but
+    unordered).
     """
 
     def __init__(
@@ -58,7 +59,7 @@ class OutboxConversationStore:
         path: Path,
         *,
         dependency: str,
-        session_ids: PresetIds | None = None,
+        session_ids: IdGenerator | None = None,
         clock: Clock | None = None,
         timeout: float = 5.0,
     ) -> None:
@@ -96,9 +97,9 @@ class OutboxConversationStore:
         """What is known here of sessions, for the chat view's fallbacks."""
         return self._recall
 
-    def chat_view(self) -> ChatView:
+    def chat_view(self) -> ConversationStore:
         """The face for ChatService: chat goes on during an outage (see ChatView)."""
-        return ChatView(self)
+        return chat_view(self)
 
     async def flush(self) -> int:
         """Write pending entries to ``inner``, oldest first; returns how many were
@@ -107,7 +108,7 @@ class OutboxConversationStore:
             flushed = 0
             while (entry := await self._in_journal(self._journal.first)) is not None:
                 try:
-                    await replay(entry, self._inner, self._ids, self._call)
+                    await replay(entry, self._inner, self._call)
                 except DependencyUnavailable as exc:
                     log.info("outbox flush stopped: %s (%d pending)", exc, self._pending)
                     return flushed
@@ -168,6 +169,14 @@ class OutboxConversationStore:
 
     async def create_session(self, user_id: str, title: str) -> Conversation:
         session = await self._call(self._inner.create_session(user_id, title))
+        self._recall.saw_sessions([session])
+        return session
+
+    async def create_session_with_id(
+        self, session_id: str, user_id: str, title: str
+    ) -> Conversation:
+        await self._drained()
+        session = await self._call(self._inner.create_session_with_id(session_id, user_id, title))
         self._recall.saw_sessions([session])
         return session
 

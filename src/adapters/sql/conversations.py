@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import attrs
 from sqlalchemy import Connection, Engine, Row, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.engine import DEFAULT_CALL_TIMEOUT, run_sql
 from adapters.sql.schema import chat_messages, chat_sessions
@@ -21,7 +22,7 @@ from rag_core.codec import (
     message_to_dict,
 )
 from rag_core.conversations import Conversation, Message, check_appended
-from rag_core.errors import InvalidInput, NotFound
+from rag_core.errors import Conflict, InvalidInput, NotFound
 from rag_core.ports import Clock, IdGenerator
 
 T = TypeVar("T")
@@ -71,9 +72,14 @@ class SqlConversationStore:
         self._timeout = timeout
 
     async def create_session(self, user_id: str, title: str) -> Conversation:
+        return await self.create_session_with_id(self._ids.new_id(), user_id, title)
+
+    async def create_session_with_id(
+        self, session_id: str, user_id: str, title: str
+    ) -> Conversation:
         now = self._clock.now()
         session = Conversation(
-            id=self._ids.new_id(), user_id=user_id, title=title, created_at=now, updated_at=now
+            id=session_id, user_id=user_id, title=title, created_at=now, updated_at=now
         )
         row = {**conversation_to_dict(session), "created_at": now, "updated_at": now}
         del row["message_count"]  # counted, not stored
@@ -81,7 +87,10 @@ class SqlConversationStore:
         def work(connection: Connection) -> None:
             connection.execute(chat_sessions.insert(), row)
 
-        await self._run(work)
+        try:
+            await self._run(work)
+        except IntegrityError:  # the primary key decides
+            raise Conflict(f"session {session_id!r} exists") from None
         return attrs.evolve(session, created_at=now.astimezone(UTC), updated_at=now.astimezone(UTC))
 
     async def get_session(self, session_id: str) -> Conversation | None:

@@ -14,7 +14,7 @@ import pytest
 
 from rag_core.answers import Citation
 from rag_core.conversations import Conversation, Message, Role
-from rag_core.errors import InvalidInput, NotFound
+from rag_core.errors import Conflict, InvalidInput, NotFound
 from rag_core.ports import ConversationStore
 from rag_core.testing import FakeClock, SequentialIds
 
@@ -81,6 +81,15 @@ class ConversationStoreContract:
         assert created.message_count == 0
         assert created.created_at == created.updated_at
         assert await store.get_session(created.id) == created
+
+    async def test_create_with_a_given_id(self, store: ConversationStore) -> None:
+        created = await store.create_session_with_id("chosen-id", "alice", "Kinematics")
+        assert (created.id, created.user_id, created.title) == ("chosen-id", "alice", "Kinematics")
+        assert created.is_active and created.message_count == 0
+        assert await store.get_session("chosen-id") == created
+        with pytest.raises(Conflict):
+            await store.create_session_with_id("chosen-id", "bob", "another")
+        assert await store.get_session("chosen-id") == created
 
     async def test_get_unknown_is_none(self, store: ConversationStore) -> None:
         assert await store.get_session("no-such-session") is None

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from rag_core.conversations import Conversation, Message
-from rag_core.errors import InvalidInput, NotFound
+from rag_core.errors import Conflict, InvalidInput, NotFound
 from rag_core.ports import Clock, IdGenerator
 
 
@@ -24,8 +24,15 @@ class DictConversationStore:
         self._journal: dict[str, Message] = {}  # message id -> message, in append order
 
     async def create_session(self, user_id: str, title: str) -> Conversation:
+        return await self.create_session_with_id(self._ids.new_id(), user_id, title)
+
+    async def create_session_with_id(
+        self, session_id: str, user_id: str, title: str
+    ) -> Conversation:
+        if session_id in self._sessions:
+            raise Conflict(f"session {session_id} exists")
         now = self._clock.now().astimezone(UTC)
-        record: dict[str, Any] = {"id": self._ids.new_id(), "user_id": user_id, "title": title}
+        record: dict[str, Any] = {"id": session_id, "user_id": user_id, "title": title}
         record.update(created_at=now, updated_at=now)
         self._sessions[record["id"]] = record
         return self._conversation(record)
