@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Literal, get_args
 
 import attrs
 
@@ -25,7 +26,15 @@ class Overall(enum.StrEnum):
     UNHEALTHY = "unhealthy"
 
 
-_CIRCUIT_STATUS = {"closed": Status.PASS, "half_open": Status.WARN, "open": Status.FAIL}
+CircuitState = Literal["closed", "open", "half_open"]
+"""A circuit breaker's state, as breakers report it and health and metrics read it."""
+CIRCUIT_STATES: tuple[CircuitState, ...] = get_args(CircuitState)
+
+_CIRCUIT_STATUS: dict[str, Status] = {
+    "closed": Status.PASS,
+    "half_open": Status.WARN,
+    "open": Status.FAIL,
+}
 
 
 def status_of_circuit(state: str) -> Status:

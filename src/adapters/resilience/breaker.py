@@ -18,9 +18,9 @@ import attrs
 from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 
 from rag_core.errors import DependencyUnavailable
+from rag_core.health import CircuitState
 
 T = TypeVar("T")
-CircuitState = Literal["closed", "open", "half_open"]
 # While trial calls are in flight their outcome decides; callers come back soon.
 _TRIAL_RETRY_AFTER = 1.0
 

@@ -34,6 +34,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag_core.health import CIRCUIT_STATES
 from rag_core.ingestion import IngestReport
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ CircuitSnapshots = Callable[[], Iterable[tuple[str, str]]]
 PendingCount = Callable[[], int | None]
 """Returns the number of outbox entries waiting (None: unknown); called at scrape time."""
 
-CIRCUIT_STATES = ("closed", "open", "half_open")
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 UNMATCHED = "unmatched"
