@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from adapters.openai import OpenAIChatModel, RetryPolicy
-from adapters.openai.wire import DataDecoder
+from adapters.openai.wire import DataDecoder, open_stream, post_json
 from rag_core.conversations import Role
 from rag_core.errors import DependencyUnavailable
 from rag_core.ports import ChatMessage, Usage
@@ -191,3 +191,36 @@ async def test_a_transport_error_before_the_first_token_is_retried() -> None:
     scripted = Scripted(lambda: next(bodies))
     assert (await scripted.model(first_token_timeout=5).complete(QUESTION)).text == "ok"
     assert scripted.requests == 2
+
+
+async def test_hot_calls_send_what_the_sdk_sends() -> None:
+    """post_json and open_stream post through the client's own HTTP client with the
+    SDK's headers, body and timeouts; its status errors come out of them unchanged."""
+    seen: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        if len(seen) == 4:
+            return httpx2.Response(429, headers={"retry-after": "2"}, json={"error": {}})
+        return httpx2.Response(200, json={"ok": 1})
+
+    client = openai.AsyncOpenAI(
+        api_key="sk-test-4f9a8b7c",
+        base_url="http://model.test/v1",
+        max_retries=0,
+        timeout=openai.Timeout(60, connect=5),
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(answer)),
+    )
+    security: openai.RequestOptions = {"security": {"bearer_auth": True}}
+    await client.post("/chat/completions", cast_to=dict, body={"a": 1}, options=security)
+    assert await post_json(client, "/chat/completions", {"a": 1}) == {"ok": 1}
+    sdk, ours = seen
+    assert (str(ours.url), ours.method, ours.content) == (str(sdk.url), sdk.method, sdk.content)
+    assert dict(ours.headers) == dict(sdk.headers)
+    assert ours.extensions["timeout"] == sdk.extensions["timeout"]
+    stream = await open_stream(client, "/chat/completions", {"a": 1})
+    await stream.close()
+    assert json.loads(seen[2].content) == {"a": 1, "stream": True}
+    with pytest.raises(openai.RateLimitError) as caught:
+        await post_json(client, "/embeddings", {"input": "x"})
+    assert caught.value.response.headers["retry-after"] == "2"

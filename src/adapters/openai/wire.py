@@ -30,6 +30,7 @@ import binascii
 import json
 import ssl
 import sys
+import weakref
 from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -49,7 +50,15 @@ _AUTHENTICATED: openai.RequestOptions = {"security": {"bearer_auth": True}}
 async def post_json(client: openai.AsyncOpenAI, path: str, body: JSON) -> JSON:
     """POST ``body`` to ``path`` (relative to the client's base URL); the JSON object
     answered. Errors are the SDK's (APIStatusError, APIConnectionError, ...)."""
-    answer = await client.post(path, cast_to=JSON, body=body, options=_AUTHENTICATED)
+    route = _route(client)
+    if route is None:
+        answer = await client.post(path, cast_to=JSON, body=body, options=_AUTHENTICATED)
+    else:
+        response = await route.send(client, path, body, stream=False)
+        try:
+            answer = json.loads(response.content)
+        except ValueError as exc:
+            raise malformed(f"{path} answered something that is not JSON") from exc
     if not isinstance(answer, dict):
         raise malformed(f"{path} answered {type(answer).__name__}, not an object")
     return answer
@@ -59,14 +68,73 @@ async def open_stream(client: openai.AsyncOpenAI, path: str, body: JSON) -> Even
     """POST ``body`` with ``stream: true``; the stream of its decoded ``data:`` objects.
     A refused request raises the SDK's status error, as ``post_json``. The caller
     closes the stream (``await stream.close()``)."""
+    body = {**body, "stream": True}
+    route = _route(client)
+    if route is not None:
+        return EventStream(await route.send(client, path, body, stream=True))
     response = await client.post(
-        path,
-        cast_to=httpx2.Response,
-        body={**body, "stream": True},
-        options=_AUTHENTICATED,
-        stream=True,
+        path, cast_to=httpx2.Response, body=body, options=_AUTHENTICATED, stream=True
     )
     return EventStream(response)
+
+
+class _Route:
+    """How one client's hot calls are sent: straight through the HTTP client (and
+    connection pool) the SDK sends with, with the headers it would send, worked out
+    once. The SDK's per-call machinery (options models, header merging, its retry
+    loop, an idempotency key per call) cost about half of each call's CPU
+    (bench/README.md, P13); what a call can fail with stays the SDK's: its status
+    error classes (made by the client itself), APITimeoutError, APIConnectionError."""
+
+    def __init__(self, http: httpx2.AsyncClient, base: str, headers: dict[str, str]) -> None:
+        self.http, self.base, self.headers = http, base, headers
+
+    async def send(
+        self, client: openai.AsyncOpenAI, path: str, body: JSON, *, stream: bool
+    ) -> httpx2.Response:
+        request = self.http.build_request(
+            "POST",
+            self.base + path,
+            content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+            headers=self.headers,
+            timeout=client.timeout,
+        )
+        try:
+            response = await self.http.send(request, stream=stream)
+        except _TIMEOUTS as exc:
+            raise openai.APITimeoutError(request=request) from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise openai.APIConnectionError(request=request) from exc
+        if response.status_code >= 400:
+            if stream:
+                await response.aread()
+            raise client._make_status_error_from_response(response) from None
+        return response
+
+
+_ROUTES: weakref.WeakKeyDictionary[openai.AsyncOpenAI, _Route | None] = weakref.WeakKeyDictionary()
+
+
+def _route(client: openai.AsyncOpenAI) -> _Route | None:
+    """The direct route of a client authenticated by an API key (as
+    ``build_openai_client`` makes them); None for anything else, which goes through
+    ``client.post``."""
+    try:
+        return _ROUTES[client]
+    except KeyError:
+        pass
+    route = None
+    http = getattr(client, "_client", None)  # the HTTP client the SDK was given
+    auth = client.auth_headers
+    if isinstance(http, httpx2.AsyncClient) and "Authorization" in auth and not client.custom_auth:
+        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+        headers.update(auth)
+        headers["x-stainless-retry-count"] = "0"
+        if isinstance(client.timeout, httpx2.Timeout) and client.timeout.read is not None:
+            headers["x-stainless-read-timeout"] = str(client.timeout.read)
+        route = _Route(http, str(client.base_url).rstrip("/"), headers)
+    _ROUTES[client] = route
+    return route
 
 
 # What the SDK's stream turns into APITimeoutError and APIConnectionError mid-body.
