@@ -34,7 +34,11 @@ def _question(words: int) -> list[ChatMessage]:
 async def _run(base_url: str, args: argparse.Namespace) -> dict[str, float]:
     client = build_openai_client("sk-bench", base_url)
     model = OpenAIChatModel(
-        client, "m", retry=RetryPolicy(attempts=1), first_token_timeout=5, answer_timeout=60
+        client,
+        "m",
+        retry=RetryPolicy(attempts=1),
+        first_token_timeout=5,
+        answer_timeout=args.answer_timeout or None,
     )
     messages = _question(args.words)
     gate = asyncio.Semaphore(args.concurrency)
@@ -67,6 +71,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--words", type=int, default=135)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--answer-timeout", type=float, default=60.0, help="0: none")
     args = parser.parse_args()
     with fake_openai(token_delay=0.0) as fake:
         print(json.dumps(uvloop.run(_run(fake.base_url, args))))
