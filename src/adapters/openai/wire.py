@@ -1,13 +1,16 @@
-"""The two hot calls, posted through the SDK's client but read as plain JSON.
+"""The two hot calls, posted through the SDK's HTTP client and read as plain JSON.
 
 The SDK's typed resources build a pydantic model for every response and every
 streamed chunk, and its default float embeddings go through that one number at
 a time: measured against the fake server, a 1536-float query embedding cost
 7.7 ms of CPU through ``embeddings.create(encoding_format="float")`` and 1.3 ms
 posted here with base64; a chat completion 2.2 ms against 1.4 ms; a stream 4.3
-against 1.6 ms (bench/README.md, P2 and P5). ``client.post`` keeps what the SDK
-is for: the connection pool, timeouts, authentication and the status-error classes
-that ``adapters.openai.errors`` translates.
+against 1.6 ms (bench/README.md, P2 and P5). The calls go straight through the
+HTTP client (connection pool, timeouts) the SDK was given, with the headers the SDK
+sends, worked out once per client (``_Route``: the SDK's per-call request building
+was a third of a call's CPU, P13); what they fail with is still the SDK's: its
+status-error classes, made by the client itself, which ``adapters.openai.errors``
+translates, APITimeoutError and APIConnectionError.
 
 A stream is the raw response, its ``data:`` lines read here (``EventStream``): the
 SDK's ``AsyncStream`` cost ~39 us of CPU per token (bench/README.md, P12). It
