@@ -34,6 +34,12 @@ WORK = BENCH / ".work"  # generated corpora, data dirs, logs (git-ignored)
 RESULTS = BENCH / "results"
 TESTS = ROOT / "tests"
 PYTHON = sys.executable
+SERVICE_SRC = "BENCH_SERVICE_SRC"
+"""Set to another checkout's ``src``: the service runs that code (same venv, harness,
+fake server and load generator), for back-to-back comparisons."""
+PY_SPY = "BENCH_PY_SPY"
+"""Set to a py-spy binary: the chat and stream scenarios record the service with it
+during each level (collapsed stacks in bench/.work/profiles/)."""
 SHARED_CORPUS = (ROOT / ".." / "shared" / "corpus" / "physical-ai-textbook" / "docs").resolve()
 
 
@@ -80,6 +86,13 @@ def machine() -> dict[str, Any]:
         ).stdout.strip()
     )
     load = os.getloadavg()
+    other = os.environ.get(SERVICE_SRC)
+    if other:  # the service runs another checkout's src: name its commit
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=other, capture_output=True, text=True
+        ).stdout.strip()
+        commit = f"{commit} (service from {other})"
+        dirty = False
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit + ("+dirty(src)" if dirty else ""),
@@ -240,6 +253,8 @@ def service_env(
         ADMIN_API_KEY="bench-admin-key",
         RATE_LIMIT_ENABLED="false",
     )
+    if os.environ.get(SERVICE_SRC):
+        env["PYTHONPATH"] = os.environ[SERVICE_SRC]
     if openai is not None:
         env.update(
             OPENAI_API_KEY="sk-bench",
@@ -509,6 +524,35 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def profiled(pid: int, name: str) -> Iterator[Path | None]:
+    """py-spy (``BENCH_PY_SPY``) records ``pid`` while the block runs, 100 samples a
+    second, into ``bench/.work/profiles/<name>-<time>.txt`` (collapsed stacks, idle
+    samples left out); yields that path, or None when ``BENCH_PY_SPY`` is unset."""
+    binary = os.environ.get(PY_SPY)
+    if not binary:
+        yield None
+        return
+    out = WORK / "profiles" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "record", "--pid", str(pid), "--rate", "100", "--gil", "--format", "raw"]
+    spy = subprocess.Popen(
+        [*argv, "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield out
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            spy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait(timeout=10)
+        log(f"profile written to {out.relative_to(ROOT)}")
+
+
 class Sampler:
     """Samples a process's CPU use and memory every ``interval`` seconds in a thread:
     ``with Sampler(pid) as s: ...`` then ``s.summary()`` (mean CPU %, peak RSS, threads)."""
@@ -544,4 +588,5 @@ class Sampler:
             "service_cpu_percent": round(100 * (self._cpu1 - self._cpu0) / elapsed, 1),
             "service_rss_peak_mb": max(rss),
             "service_threads_max": max(threads),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
         }

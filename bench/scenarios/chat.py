@@ -28,6 +28,7 @@ from bench.common import (
     free_port,
     loadgen,
     log,
+    profiled,
     rss_mb,
     running_service,
     service_env,
@@ -90,7 +91,11 @@ def _chat_levels(
 ) -> list[dict[str, Any]]:
     rows = []
     for level in levels:
-        with Sampler(pid) as sampler, Sampler(fake_pid) as fake_sampler:
+        with (
+            Sampler(pid) as sampler,
+            Sampler(fake_pid) as fake_sampler,
+            profiled(pid, f"chat-c{level}") as profile,
+        ):
             r = loadgen(
                 base,
                 "/chat",
@@ -104,6 +109,8 @@ def _chat_levels(
             )
         r.update(sampler.summary())
         r["fake_cpu_percent"] = fake_sampler.summary()["service_cpu_percent"]
+        if profile is not None:
+            r["profile"] = str(profile)
         rows.append(r)
         log(
             f"/chat c={level}: {r['throughput_rps']} rps, latency {r['latency_ms']}, overhead "

@@ -24,6 +24,7 @@ from bench.common import (
     free_port,
     loadgen,
     log,
+    profiled,
     running_service,
     service_env,
 )
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env = service_env(data, free_port(), openai=fake)
         with running_service(env) as svc:
             for level in [int(x) for x in args.levels.split(",") if x.strip()]:
-                with Sampler(svc.pid) as sampler, Sampler(fake.pid) as fake_sampler:
+                with (
+                    Sampler(svc.pid) as sampler,
+                    Sampler(fake.pid) as fake_sampler,
+                    profiled(svc.pid, f"stream-c{level}") as profile,
+                ):
                     r = loadgen(
                         svc.base_url,
                         "/chat/stream",
@@ -78,6 +83,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 r.update(sampler.summary())
                 r["fake_cpu_percent"] = fake_sampler.summary()["service_cpu_percent"]
+                if profile is not None:
+                    r["profile"] = str(profile)
                 result["levels"].append(r)
                 log(
                     f"/chat/stream c={level}: {r['throughput_rps']} rps, ttfb {r['ttfb_ms']}, first delta "
@@ -106,6 +113,12 @@ def summary(result: dict[str, Any]) -> list[str]:
             f"first delta p50/p95/p99 {fd.get('p50')}/{fd.get('p95')}/{fd.get('p99')} ms -> overhead "
             f"{ovh.get('p50')}/{ovh.get('p95')}/{ovh.get('p99')} ms; whole stream p50/p95 {lat.get('p50')}/{lat.get('p95')} ms; "
             f"errors {r['errors']} {r['error_kinds'] or ''}; CPU service {r['service_cpu_percent']}% / fake "
-            f"{r.get('fake_cpu_percent')}% / loadgen {r.get('loadgen_cpu_percent')}%"
+            f"{r.get('fake_cpu_percent')}% / loadgen {r.get('loadgen_cpu_percent')}% "
+            f"({_cpu_ms(r)} ms service CPU per stream)"
         )
     return lines
+
+
+def _cpu_ms(r: dict[str, Any]) -> str:
+    rps = r.get("throughput_rps") or 0
+    return f"{r['service_cpu_percent'] * 10 / rps:.1f}" if rps else "-"

@@ -11,7 +11,15 @@ import openai
 from adapters.openai.client import probe_server
 from adapters.openai.errors import call, timed_out, translate
 from adapters.openai.retry import DeadlineExceeded, RetryPolicy, within
-from adapters.openai.wire import JSON, first_text, malformed, open_stream, post_json, usage_of
+from adapters.openai.wire import (
+    JSON,
+    EventStream,
+    first_text,
+    malformed,
+    open_stream,
+    post_json,
+    usage_of,
+)
 from rag_core.conversations import Role
 from rag_core.ports import ChatMessage, Completion, Delta, Usage
 
@@ -166,7 +174,7 @@ class OpenAIChatModel:
 class _Reader:
     """Reads a chunk stream text by text, keeping the last usage it reported."""
 
-    def __init__(self, upstream: openai.AsyncStream[JSON]) -> None:
+    def __init__(self, upstream: EventStream) -> None:
         self._upstream = upstream
         self.first: str | None = None
         self.usage = Usage()
