@@ -10,7 +10,7 @@ import attrs
 
 from rag_core.answers import Answer, AnswerMode, Citation, Passage, Usage
 from rag_core.citations import citation_for, resolve, selection_citation
-from rag_core.confidence import is_uncertain, missing
+from rag_core.confidence import judge, missing
 from rag_core.conversations import Message, Role
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.events import AnswerComplete, AnswerEvent, SourcesFound, TextDelta
@@ -199,6 +199,7 @@ class Answerer:
 
     def _generated(self, grounding: Grounding, text: str, usage: Usage) -> Answer:
         cleaned, cited = resolve(text, grounding.numbered)
+        uncovered, lacking = _coverage(grounding)
         return Answer(
             text=cleaned or NOTHING_FOUND,
             mode=AnswerMode.GENERATED,
@@ -207,8 +208,8 @@ class Answerer:
             retrieval=grounding.retrieval,
             usage=grounding.usage + usage,
             # A model that cites none of its sources did not answer from them.
-            uncertain=not cited or _uncovered(grounding),
-            missing_terms=_missing(grounding),
+            uncertain=not cited or uncovered,
+            missing_terms=lacking,
         )
 
     def _extractive(self, grounding: Grounding, degraded: tuple[str, ...] = ()) -> Answer:
@@ -217,32 +218,26 @@ class Answerer:
             [*grounding.passages, *grounding.nearby],
             selected_text=grounding.selected_text,
         )
+        uncovered, lacking = _coverage(grounding)
         return attrs.evolve(
             answer,
             # Each dependency once: the embedder and the chat model may be one server.
             degraded=tuple(dict.fromkeys(grounding.degraded + degraded)),
             retrieval=grounding.retrieval,
             usage=grounding.usage,
-            uncertain=answer.uncertain or _uncovered(grounding),
-            missing_terms=_missing(grounding),
+            uncertain=answer.uncertain or uncovered,
+            missing_terms=lacking,
         )
 
 
-def _texts(grounding: Grounding) -> list[str]:
-    return [f"{p.chunk.breadcrumb}\n{p.chunk.text}" for p in grounding.passages]
-
-
-def _uncovered(grounding: Grounding) -> bool:
-    """Too little of the question in what was retrieved (:mod:`rag_core.confidence`);
-    never for a question about the reader's selection, which is its own source."""
+def _coverage(grounding: Grounding) -> tuple[bool, tuple[str, ...]]:
+    """Whether too little of the question is in what was retrieved, and the question's
+    terms none of it holds (:mod:`rag_core.confidence`). A question about the reader's
+    selection is never uncertain for it: the selection is its own source."""
+    texts = [f"{p.chunk.breadcrumb}\n{p.chunk.text}" for p in grounding.passages]
     if grounding.selected_text.strip():
-        return False
-    return is_uncertain(grounding.question, _texts(grounding))
-
-
-def _missing(grounding: Grounding) -> tuple[str, ...]:
-    texts = [grounding.selected_text, *_texts(grounding)]
-    return missing(grounding.question, texts)
+        return False, missing(grounding.question, [grounding.selected_text, *texts])
+    return judge(grounding.question, texts)
 
 
 def _label(citation: Citation) -> str:

@@ -44,5 +44,13 @@ def coverage(question: str, texts: Iterable[str]) -> float:
 
 def is_uncertain(question: str, texts: Iterable[str]) -> bool:
     """Nothing retrieved, or less than ``MIN_COVERAGE`` of the question covered."""
+    return judge(question, texts)[0]
+
+
+def judge(question: str, texts: Iterable[str]) -> tuple[bool, tuple[str, ...]]:
+    """:func:`is_uncertain` and :func:`missing` at once (the texts are read once)."""
     listed = list(texts)
-    return not listed or coverage(question, listed) < MIN_COVERAGE
+    lacking = missing(question, listed)
+    wanted = len(set(tokenize(question)))
+    short = bool(wanted) and 1 - len(lacking) / wanted < MIN_COVERAGE
+    return not listed or short, lacking

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_core.confidence import MIN_COVERAGE, coverage, is_uncertain, missing
+from rag_core.confidence import MIN_COVERAGE, coverage, is_uncertain, judge, missing
 
 
 def test_coverage_is_the_share_of_question_terms_the_texts_contain() -> None:
@@ -40,3 +40,10 @@ def test_missing_names_the_terms_no_text_holds_in_question_order() -> None:
     texts = ["A topic is a named bus.", "Nodes exchange messages."]
     assert missing("How do nodes talk to topics in Kubernetes?", texts) == ("talk", "kubernet")
     assert missing("What is a topic?", texts) == ()
+
+
+def test_judge_is_is_uncertain_and_missing_at_once() -> None:
+    texts = ["A topic is a named bus."]
+    for question in ["What is a topic?", "How do I boil pasta on a bus?", "what is it?"]:
+        assert judge(question, texts) == (is_uncertain(question, texts), missing(question, texts))
+    assert judge("What is a topic?", []) == (True, ("topic",))
