@@ -101,8 +101,17 @@ def _widened(
 
 
 def _overlap(text: str, following: str) -> int:
-    """How many leading chars of ``following`` repeat the end of ``text``."""
-    for size in range(min(len(text), len(following), _MAX_OVERLAP), _MIN_OVERLAP - 1, -1):
-        if text.endswith(following[:size]):
-            return size
+    """How many leading chars of ``following`` repeat the end of ``text`` (the longest
+    such run from ``_MIN_OVERLAP`` to ``_MAX_OVERLAP`` chars; 0 for none): the earliest
+    place in ``text``'s tail where ``following``'s opening recurs and runs to the end."""
+    limit = min(len(text), len(following), _MAX_OVERLAP)
+    if limit < _MIN_OVERLAP:
+        return 0
+    tail = text[-limit:]
+    opening = following[:_MIN_OVERLAP]
+    start = tail.find(opening)
+    while 0 <= start <= limit - _MIN_OVERLAP:
+        if following.startswith(tail[start:]):
+            return limit - start
+        start = tail.find(opening, start + 1)
     return 0

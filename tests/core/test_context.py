@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import uuid
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from rag_core.answers import Passage
-from rag_core.context import NEIGHBOUR_WEIGHT, neighbours, widen
+from rag_core.context import (
+    _MAX_OVERLAP,
+    _MIN_OVERLAP,
+    NEIGHBOUR_WEIGHT,
+    _overlap,
+    neighbours,
+    widen,
+)
 from rag_core.documents import Chunk
 
 
@@ -63,3 +73,26 @@ def test_a_neighbour_is_listed_once_and_never_when_it_was_retrieved() -> None:
     near = neighbours([Passage(STORED[2], 1.0, 1), Passage(STORED[3], 0.5, 2)], STORED)
     assert [p.chunk.ordinal for p in near] == [1]
     assert neighbours([], STORED) == []
+
+
+def _overlap_by_every_size(text: str, following: str) -> int:
+    """The definition: the longest size, from the most down to the least, that repeats."""
+    for size in range(min(len(text), len(following), _MAX_OVERLAP), _MIN_OVERLAP - 1, -1):
+        if text.endswith(following[:size]):
+            return size
+    return 0
+
+
+@given(
+    st.text(alphabet="ab ", max_size=600),
+    st.integers(0, 450),
+    st.text(alphabet="ab ", max_size=40),
+    st.booleans(),
+)
+def test_the_overlap_is_the_longest_repeated_run(
+    base: str, back: int, extra: str, unrelated: bool
+) -> None:
+    cut = len(base) // 2
+    text = base[:cut]
+    following = extra if unrelated else base[max(0, cut - back) :] + extra
+    assert _overlap(text, following) == _overlap_by_every_size(text, following)
