@@ -104,6 +104,10 @@ class LazyIndex:
         await self._ensure()
         return await self._inner.chunks(document_ids)
 
+    async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
+        await self._ensure()
+        return await self._inner.neighbourhood(spans)
+
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._ensure()
         await self._inner.recreate(dense_dimension)

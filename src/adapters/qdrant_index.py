@@ -216,6 +216,27 @@ class QdrantIndex:
         pages = self._scroll(where, with_payload=True)
         return [layout.chunk(record) async for page in pages for record in page]
 
+    async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
+        if not spans:
+            return []
+        where = models.Filter(
+            should=[
+                models.Filter(
+                    must=[
+                        models.FieldCondition(
+                            key=layout.DOCUMENT_ID, match=models.MatchValue(value=document)
+                        ),
+                        models.FieldCondition(
+                            key=layout.ORDINAL, range=models.Range(gte=first, lte=last)
+                        ),
+                    ]
+                )
+                for document, first, last in spans
+            ]
+        )
+        pages = self._scroll(where, with_payload=True)
+        return [layout.chunk(record) async for page in pages for record in page]
+
     async def recreate(self, dense_dimension: int | None) -> None:
         async with self._call():
             await self._client.delete_collection(self._collection)

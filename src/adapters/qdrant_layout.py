@@ -34,6 +34,7 @@ DENSE = "dense"
 DOCUMENT_ID = "document_id"
 SOURCE = "source"
 KEYWORD_FIELDS = (DOCUMENT_ID, "section", SOURCE)
+ORDINAL = "ordinal"  # a chunk's place in its document: neighbours are found by it
 PAYLOAD_FIELDS = tuple(field.name for field in attrs.fields(Chunk) if field.name != "id")
 EXPECTED = f"sparse '{LEXICAL}' with IDF and optional cosine '{DENSE}'"
 

@@ -24,6 +24,9 @@ from rag_core.documents import Chunk
 _MAX_OVERLAP = 400  # the chunker repeats at most its overlap (200 chars by default)
 _MIN_OVERLAP = 12  # shorter matches are chance ("s" ending one chunk and starting the next)
 NEIGHBOUR_WEIGHT = 0.5
+REACH = (
+    6  # chunks either side of a passage that are read to widen it (the index returns only those)
+)
 _NEIGHBOUR_STEPS = (1, -1, 2, -2)
 
 

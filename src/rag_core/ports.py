@@ -92,6 +92,13 @@ class VectorIndex(Protocol):
         those documents' chunks (a passage's neighbours, for wider context)."""
         ...
 
+    async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
+        """The chunks whose document and ordinal fall in one of ``spans``, each
+        ``(document_id, first, last)`` with both ordinals included, in no set order
+        (a passage's neighbours, for wider context: only those, not every chunk of
+        the document)."""
+        ...
+
     async def recreate(self, dense_dimension: int | None) -> None:
         """Drop every chunk and lay the collection out anew for ``dense_dimension``
         (then prepared for it: upserts may follow at once)."""

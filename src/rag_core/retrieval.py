@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from rag_core.answers import Passage
-from rag_core.context import neighbours, widen
+from rag_core.context import REACH, neighbours, widen
 from rag_core.errors import DependencyUnavailable, InvalidInput
 from rag_core.ports import Embedder, SearchQuery, SparseEncoder, VectorIndex
 from rag_core.sections import about_the_page
@@ -129,9 +129,12 @@ class Retriever:
         only when ``widen_chars`` is set (none when the index cannot list them)."""
         if not self._widen_chars or not passages:
             return passages, []
-        documents = sorted({p.chunk.document_id for p in passages})
+        spans = [
+            (p.chunk.document_id, max(0, p.chunk.ordinal - REACH), p.chunk.ordinal + REACH)
+            for p in passages
+        ]
         try:
-            stored = await self._index.chunks(documents)
+            stored = await self._index.neighbourhood(spans)  # not every chunk of the documents
         except DependencyUnavailable:
             return passages, []
         return widen(passages, stored, self._widen_chars), neighbours(passages, stored)

@@ -103,6 +103,16 @@ class InMemoryIndex:
             if wanted is None or item.chunk.document_id in wanted
         ]
 
+    async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
+        return [
+            item.chunk
+            for item in self._chunks.values()
+            if any(
+                item.chunk.document_id == document and first <= item.chunk.ordinal <= last
+                for document, first, last in spans
+            )
+        ]
+
     async def recreate(self, dense_dimension: int | None) -> None:
         self._chunks.clear()
         self._document_frequency.clear()

@@ -188,6 +188,18 @@ class EdgeIndex:
 
         return await self._calls.read(scroll)
 
+    async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
+        if not spans:
+            return []
+        shard = await self._ready()
+        where = records.spans_filter(spans)
+
+        def scroll() -> list[Chunk]:
+            pages = _pages(shard, where, with_payload=True)
+            return [layout.chunk(record) for page in pages for record in page]
+
+        return await self._calls.read(scroll)
+
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._calls.exclusive(self._holder.drop)
         self._prepared = False

@@ -15,12 +15,13 @@ from qdrant_edge import (
     Prefetch,
     Query,
     QueryRequest,
+    RangeFloat,
     ScoredPoint,
     SparseVector,
 )
 
 from adapters import qdrant_layout as layout
-from adapters.qdrant_layout import DENSE, DOCUMENT_ID, LEXICAL
+from adapters.qdrant_layout import DENSE, DOCUMENT_ID, LEXICAL, ORDINAL
 from rag_core.answers import Passage
 from rag_core.documents import IndexedChunk
 from rag_core.documents import SparseVector as CoreSparseVector
@@ -78,6 +79,21 @@ def documents_filter(document_ids: Sequence[str] | None) -> Filter | None:
     if document_ids is None:
         return None
     return Filter(must=[FieldCondition(DOCUMENT_ID, match=MatchAny(list(document_ids)))])
+
+
+def spans_filter(spans: Sequence[tuple[str, int, int]]) -> Filter:
+    """The chunks of each ``(document_id, first, last)`` span, ordinals included."""
+    return Filter(
+        should=[
+            Filter(
+                must=[
+                    FieldCondition(DOCUMENT_ID, match=MatchValue(document)),
+                    FieldCondition(ORDINAL, range=RangeFloat(gte=first, lte=last)),
+                ]
+            )
+            for document, first, last in spans
+        ]
+    )
 
 
 def _sparse(vector: CoreSparseVector) -> SparseVector:

@@ -252,6 +252,20 @@ class VectorIndexContract(abc.ABC):
         chunks = sorted(await lexical.chunks(), key=lambda c: c.id)
         assert chunks == sorted((stored[0].chunk, stored[2].chunk), key=lambda c: c.id)
 
+    async def test_neighbourhood_gives_the_chunks_in_each_span(self, lexical: VectorIndex) -> None:
+        stored = [
+            indexed(f"{doc}{n}", {1: 1.0}, document_id=f"docs/{doc}.md", ordinal=n)
+            for doc in "ab"
+            for n in range(6)
+        ]
+        await lexical.upsert(stored)
+        spans = [("docs/a.md", 1, 3), ("docs/b.md", 4, 9), ("docs/none.md", 0, 5)]
+        found = {(c.document_id, c.ordinal) for c in await lexical.neighbourhood(spans)}
+        assert found == {("docs/a.md", n) for n in (1, 2, 3)} | {("docs/b.md", 4), ("docs/b.md", 5)}
+        [chunk] = await lexical.neighbourhood([("docs/a.md", 2, 2)])
+        assert chunk == stored[2].chunk
+        assert await lexical.neighbourhood([]) == []
+
     async def test_recreate_drops_everything_and_lays_out_the_new_dimension(
         self, lexical: VectorIndex
     ) -> None:
