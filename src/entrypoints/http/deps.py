@@ -40,7 +40,7 @@ def check_admin(container: Container, credentials: HTTPAuthorizationCredentials 
     """The admin key, compared in constant time: 403 when none is configured, 401 when
     it is missing or wrong."""
     if container.admin_key is None:
-        raise HTTPException(403, "ingest over HTTP is disabled: set ADMIN_API_KEY")
+        raise HTTPException(403, "the admin routes are disabled: set ADMIN_API_KEY")
     given = credentials.credentials if credentials else ""
     if not hmac.compare_digest(given.encode(), container.admin_key.encode()):
         raise HTTPException(401, "admin key required", headers={"WWW-Authenticate": "Bearer"})

@@ -75,7 +75,9 @@ BAD_CREDENTIALS = _error(
     401, "Unknown email or wrong password (one message for both).", _WWW_AUTHENTICATE
 )
 ADMIN_KEY_REQUIRED = _error(401, "The admin key is missing or wrong.", _WWW_AUTHENTICATE)
-ADMIN_DISABLED = _error(403, "Ingest over HTTP is disabled: the server has no ADMIN_API_KEY.")
+ADMIN_DISABLED = _error(
+    403, "The admin routes (ingest, insights) are disabled: the server has no ADMIN_API_KEY."
+)
 ANOTHER_USERS_SESSION = _error(403, "The chat session belongs to another user.")
 UNKNOWN_SESSION = _error(404, "No chat session with this id.")
 UNKNOWN_ANSWER = _error(404, "No answer with this id is logged, or the question log is off.")
