@@ -1,4 +1,4 @@
-# The contract suites live in the shipped testing kit (rag_core.testing.contracts),
+# The contract suites live in the shipped testing kit (adapters.testing.contracts),
 # which registers them for pytest's assertion rewriting itself.
 
 # tests/downstream is a separate project with its own pyproject: test_downstream.py

@@ -1,9 +1,10 @@
 """The dependency rule, as a test: entrypoints -> adapters -> rag_core, never back,
 and the core imports nothing outside the standard library and attrs.
 
-The testing kit (``rag_core.testing``) is the one part of the core that may import
-pytest, and only its contract suites do; nothing outside the kit imports it, so the
-core, the adapters and the entrypoints never pull pytest in."""
+The testing kit is in two halves: ``rag_core.testing`` (a fake clock, an id generator)
+is as pure as the rest of the core; the contract suites, ``adapters.testing.contracts``,
+are the one place that imports pytest. Nothing outside the kit imports it, so the core,
+the adapters and the entrypoints never pull pytest in."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 CORE_ALLOWED = {"attrs", "snowballstemmer", "rag_core"}
 KIT = "rag_core/testing"
-KIT_CONTRACTS = "rag_core/testing/contracts"
+KIT_CONTRACTS = "adapters/testing/contracts"
 KIT_ALLOWED = CORE_ALLOWED | {"pytest"}
+KIT_MODULES = ("rag_core.testing", "adapters.testing")
 
 
 def imported_modules(package: str) -> dict[str, set[str]]:
@@ -49,31 +51,32 @@ def outside_the_kit(files: set[str], kit: str = KIT) -> set[str]:
 
 
 def test_core_imports_only_stdlib_and_attrs() -> None:
+    # The whole core, its testing half included: no pytest, no vendor.
     outside = {
-        module: outside_the_kit(files)
+        module: files
         for module, files in imported_top_levels("rag_core").items()
         if module not in sys.stdlib_module_names and module not in CORE_ALLOWED
     }
-    assert {module: files for module, files in outside.items() if files} == {}
+    assert outside == {}
 
 
-def test_the_testing_kit_imports_only_the_core_and_pytest_in_its_contracts() -> None:
+def test_the_contract_suites_import_only_the_core_and_pytest() -> None:
     outside = {
         module: files
-        for module, files in imported_top_levels(KIT).items()
+        for module, files in imported_top_levels(KIT_CONTRACTS).items()
         if module not in sys.stdlib_module_names and module not in KIT_ALLOWED
     }
     assert outside == {}
-    pytest_users = imported_top_levels(KIT).get("pytest", set())
+    pytest_users = imported_top_levels("adapters").get("pytest", set())
     assert outside_the_kit(pytest_users, KIT_CONTRACTS) == set()
 
 
 @pytest.mark.parametrize("package", ["rag_core", "adapters", "entrypoints"])
 def test_nothing_but_tests_imports_the_testing_kit(package: str) -> None:
     importers = {
-        module: outside_the_kit(files)
+        module: {f for f in files if not f.startswith(("rag_core/testing/", "adapters/testing/"))}
         for module, files in imported_modules(package).items()
-        if module == "rag_core.testing" or module.startswith("rag_core.testing.")
+        if any(module == kit or module.startswith(f"{kit}.") for kit in KIT_MODULES)
     }
     assert {module: files for module, files in importers.items() if files} == {}
 

@@ -23,6 +23,11 @@ from adapters.resilience import (
     GuardedEmbedder,
     GuardedIndex,
 )
+from adapters.testing.contracts.conversation_store import (
+    ConversationStoreContract,
+    StoreFactory,
+)
+from adapters.testing.contracts.vector_index import VectorIndexContract
 from rag_core.conversations import Message, Role
 from rag_core.documents import SparseVector
 from rag_core.errors import DependencyUnavailable, InvalidInput
@@ -36,11 +41,6 @@ from rag_core.ports import (
     SearchQuery,
     VectorIndex,
 )
-from rag_core.testing.contracts.conversation_store import (
-    ConversationStoreContract,
-    StoreFactory,
-)
-from rag_core.testing.contracts.vector_index import VectorIndexContract
 
 THRESHOLD = 2
 RECOVERY = 10.0

@@ -10,9 +10,9 @@ import pytest
 from adapters.memory.accounts import InMemoryAccountStore
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.resilience import Breaker, CircuitOpen, GuardedAccountStore, GuardedContentCache
+from adapters.testing.contracts.account_store import AccountStoreContract
+from adapters.testing.contracts.content_cache import ContentCacheContract
 from rag_core.errors import DependencyUnavailable
-from rag_core.testing.contracts.account_store import AccountStoreContract
-from rag_core.testing.contracts.content_cache import ContentCacheContract
 
 
 def breaker() -> Breaker:

@@ -16,6 +16,12 @@ from adapters.memory.conversations import InMemoryConversationStore
 from adapters.memory.index import InMemoryIndex
 from adapters.outbox import OutboxConversationStore, PresetIds
 from adapters.system import SystemClock, UuidGenerator
+from adapters.testing.contracts.conversation_store import (
+    CITATION,
+    SELECTION,
+    ConversationStoreContract,
+    StoreFactory,
+)
 from rag_core.answering import Answerer
 from rag_core.chat import ChatService
 from rag_core.conversations import Conversation, Message, Role
@@ -24,12 +30,6 @@ from rag_core.lexical import LexicalEncoder
 from rag_core.ports import ConversationStore
 from rag_core.retrieval import Retriever
 from rag_core.testing import FakeClock, SequentialIds
-from rag_core.testing.contracts.conversation_store import (
-    CITATION,
-    SELECTION,
-    ConversationStoreContract,
-    StoreFactory,
-)
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 

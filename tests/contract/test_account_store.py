@@ -9,8 +9,8 @@ from sqlalchemy import Engine, text
 from adapters.memory.accounts import InMemoryAccountStore
 from adapters.sql.accounts import SqlAccountStore
 from adapters.sql.engine import create_engine_for
+from adapters.testing.contracts.account_store import HASH, AccountStoreContract, user
 from rag_core.errors import DependencyUnavailable
-from rag_core.testing.contracts.account_store import HASH, AccountStoreContract, user
 
 
 class TestInMemoryAccountStore(AccountStoreContract):

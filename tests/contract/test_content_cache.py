@@ -10,8 +10,8 @@ from sqlalchemy import Engine, text
 from adapters.memory.content_cache import InMemoryContentCache
 from adapters.sql.content_cache import SqlContentCache
 from adapters.sql.engine import create_engine_for
+from adapters.testing.contracts.content_cache import KEY, ContentCacheContract
 from rag_core.errors import DependencyUnavailable
-from rag_core.testing.contracts.content_cache import KEY, ContentCacheContract
 
 
 class TestInMemoryContentCache(ContentCacheContract):

@@ -7,8 +7,8 @@ from sqlalchemy import Engine, text
 
 from adapters.memory.conversations import InMemoryConversationStore
 from adapters.sql.conversations import SqlConversationStore
+from adapters.testing.contracts.conversation_store import ConversationStoreContract, StoreFactory
 from rag_core.testing import FakeClock, SequentialIds
-from rag_core.testing.contracts.conversation_store import ConversationStoreContract, StoreFactory
 
 
 class TestInMemoryConversationStore(ConversationStoreContract):

@@ -12,18 +12,18 @@ from openai import AsyncOpenAI
 
 from adapters.memory.models import ChatRequest, HashEmbedder, ScriptedChatModel
 from adapters.openai import OpenAIChatModel, OpenAIEmbedder, RetryPolicy, build_openai_client
-from fakes.openai_content import NO_PASSAGE_REPLY, content_of
-from fakes.openai_server import FakeOpenAI
-from rag_core.conversations import Role
-from rag_core.ports import ChatMessage, Embedder
-from rag_core.prompting import NumberedSource, grounded_messages
-from rag_core.testing.contracts.models import (
+from adapters.testing.contracts.models import (
     QUESTION,
     ChatModelContract,
     EmbedderContract,
     ModelFactory,
     Reply,
 )
+from fakes.openai_content import NO_PASSAGE_REPLY, content_of
+from fakes.openai_server import FakeOpenAI
+from rag_core.conversations import Role
+from rag_core.ports import ChatMessage, Embedder
+from rag_core.prompting import NumberedSource, grounded_messages
 
 NO_RETRY = RetryPolicy(attempts=1)
 

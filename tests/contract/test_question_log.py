@@ -7,7 +7,7 @@ from sqlalchemy import Engine, text
 
 from adapters.memory.question_log import InMemoryQuestionLog
 from adapters.sql.question_log import SqlQuestionLog
-from rag_core.testing.contracts.question_log import QuestionLogContract
+from adapters.testing.contracts.question_log import QuestionLogContract
 
 
 class TestInMemoryQuestionLog(QuestionLogContract):

@@ -9,10 +9,10 @@ import pytest
 
 from adapters.memory.index import InMemoryIndex
 from adapters.qdrant_index import QdrantIndex
+from adapters.testing.contracts.vector_index import VectorIndexContract
 from fakes.qdrant_server import FakeQdrantServer
 from qdrant_local import open_local
 from rag_core.ports import VectorIndex
-from rag_core.testing.contracts.vector_index import VectorIndexContract
 
 
 class TestInMemoryIndex(VectorIndexContract):

@@ -9,10 +9,10 @@ import pytest
 from toy_conversations import DictConversationStore
 
 from adapters.memory.index import InMemoryIndex
+from adapters.testing.contracts.conversation_store import ConversationStoreContract, StoreFactory
+from adapters.testing.contracts.vector_index import VectorIndexContract
 from rag_core.ports import ConversationStore, VectorIndex
 from rag_core.testing import FakeClock, SequentialIds
-from rag_core.testing.contracts.conversation_store import ConversationStoreContract, StoreFactory
-from rag_core.testing.contracts.vector_index import VectorIndexContract
 
 
 class TestDictConversationStore(ConversationStoreContract):
@@ -30,8 +30,8 @@ class TestShippedInMemoryIndex(VectorIndexContract):
 
 
 def test_the_suites_asserts_are_rewritten() -> None:
-    # rag_core.testing.contracts registers its suites with pytest's assertion
+    # adapters.testing.contracts registers its suites with pytest's assertion
     # rewriting, so a failing contract test says which values differed.
-    from rag_core.testing.contracts import conversation_store
+    from adapters.testing.contracts import conversation_store
 
     assert "@py_builtins" in vars(conversation_store)

@@ -4,7 +4,7 @@ An adapter passes its port's contract by subclassing the suite (as ``Test...``) 
 providing the fixture the suite's docstring names; the subclass then runs every test
 of the suite against it::
 
-    from rag_core.testing.contracts.vector_index import VectorIndexContract
+    from adapters.testing.contracts.vector_index import VectorIndexContract
 
     class TestMyIndex(VectorIndexContract):
         async def make_index(self, tmp_path):
@@ -26,10 +26,10 @@ import pytest
 
 # Before the suites are imported, so their asserts get pytest's detailed messages.
 pytest.register_assert_rewrite(
-    "rag_core.testing.contracts.account_store",
-    "rag_core.testing.contracts.content_cache",
-    "rag_core.testing.contracts.conversation_store",
-    "rag_core.testing.contracts.models",
-    "rag_core.testing.contracts.question_log",
-    "rag_core.testing.contracts.vector_index",
+    "adapters.testing.contracts.account_store",
+    "adapters.testing.contracts.content_cache",
+    "adapters.testing.contracts.conversation_store",
+    "adapters.testing.contracts.models",
+    "adapters.testing.contracts.question_log",
+    "adapters.testing.contracts.vector_index",
 )
