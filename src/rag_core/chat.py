@@ -64,12 +64,12 @@ class ChatService:
         _check_question(question)
         if user_id is None:
             answer = await self._answerer.answer(question, selected_text=selected_text)
-            answer = await self._logged(question, answer, None)
+            answer = self._logged(question, answer, None)
             return ChatTurn(answer=answer, session_id=None)
         session = await self.session_for(user_id, session_id, question)
         history = await self._conversations.messages(session.id, limit=self._history_limit)
         answer = await self._answerer.answer(question, selected_text=selected_text, history=history)
-        answer = await self._logged(question, answer, user_id)
+        answer = self._logged(question, answer, user_id)
         await self._conversations.append(
             session.id, self._turn(session.id, question, selected_text, answer)
         )
@@ -106,7 +106,7 @@ class ChatService:
                 elif isinstance(event, TextDelta):
                     parts.append(event.text)
                 elif isinstance(event, AnswerComplete):
-                    final = await self._logged(question, event.answer, user_id)
+                    final = self._logged(question, event.answer, user_id)
                     event = AnswerComplete(final, session.id if session else None)
                 yield event
         finally:
@@ -155,7 +155,7 @@ class ChatService:
             ),
         ]
 
-    async def _logged(self, question: str, answer: Answer, user_id: str | None) -> Answer:
+    def _logged(self, question: str, answer: Answer, user_id: str | None) -> Answer:
         """``answer`` with its id, logged (in the background) when there is a question log."""
         answer = attrs.evolve(answer, id=self._ids.new_id())
         if self._insights is not None:

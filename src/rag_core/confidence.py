@@ -36,10 +36,7 @@ def missing(question: str, texts: Iterable[str]) -> tuple[str, ...]:
 def coverage(question: str, texts: Iterable[str]) -> float:
     """The share of ``question``'s distinct terms found in ``texts``; 1.0 for a
     question with no terms (nothing in it can be missed)."""
-    wanted = set(tokenize(question))
-    if not wanted:
-        return 1.0
-    return 1 - len(missing(question, texts)) / len(wanted)
+    return _share(question, missing(question, texts))
 
 
 def is_uncertain(question: str, texts: Iterable[str]) -> bool:
@@ -51,6 +48,9 @@ def judge(question: str, texts: Iterable[str]) -> tuple[bool, tuple[str, ...]]:
     """:func:`is_uncertain` and :func:`missing` at once (the texts are read once)."""
     listed = list(texts)
     lacking = missing(question, listed)
+    return not listed or _share(question, lacking) < MIN_COVERAGE, lacking
+
+
+def _share(question: str, lacking: tuple[str, ...]) -> float:
     wanted = len(set(tokenize(question)))
-    short = bool(wanted) and 1 - len(lacking) / wanted < MIN_COVERAGE
-    return not listed or short, lacking
+    return 1 - len(lacking) / wanted if wanted else 1.0

@@ -89,7 +89,7 @@ class VectorIndex(Protocol):
     async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
         """Every stored chunk (text and payload, not vectors), in no set order: what
         re-embedding for another embedder starts from; with ``document_ids``, only
-        those documents' chunks (a passage's neighbours, for wider context)."""
+        those documents' chunks (a passage's neighbours are read with :meth:`neighbourhood`)."""
         ...
 
     async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
