@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         description="Open connections (and requests in flight) at most: one more is answered 503 "
         "and closed at once.",
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("WORKERS", "WEB_CONCURRENCY"),
+        description="HTTP worker processes. Unset: the CPUs the container may use (its cgroup "
+        "quota). The embedded index admits one process, so VECTOR_INDEX=edge serves with 1.",
+    )
 
     openai_api_key: SecretStr | None = Field(
         None, description="Enables embeddings and generated answers."
