@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from adapters.sql import migrate
 from adapters.sql.engine import create_engine_for, dependency_errors, prepare_schema, redact
 from adapters.sql.schema import metadata
 from entrypoints import evaluate, instance, logs
-from entrypoints.bootstrap import admin_key_path, build_container, plan_adapters
+from entrypoints.bootstrap import admin_key_path, build_container, check_production, plan_adapters
 from entrypoints.composition import database_engine
 from entrypoints.container import Container, ingest_demo, source_of
 from entrypoints.insights_report import parse_since, report_csv, report_json, report_table
@@ -154,8 +155,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.http.app import create_app
-    from entrypoints.server import ConnectionLimits, serve
+    from entrypoints import workers
 
     updates: dict[str, Any] = {}
     if args.ingest:
@@ -167,11 +167,38 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.model_copy(update=updates)
     if args.demo:
         asyncio.run(_with_container(settings, _demo(args.demo), for_ingest=True))
-    app = create_app(settings)
-    instance.install(app, settings)  # so the CLI can tell this service from any other
+    check_production(settings)  # once, here, rather than in every worker
+    count = workers.worker_count(settings)
+    if count > 1:
+        return workers.Supervisor(settings, count).run()
+    return serve_app(settings)
+
+
+def serve_app(
+    settings: Settings,
+    *,
+    sockets: list[socket.socket] | None = None,
+    nonce: str | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> int:
+    """Serve one process's app until it is stopped; the exit code. A worker of
+    ``entrypoints.workers`` passes the shared ``sockets``, its supervisor's ``nonce``
+    and ``on_started``."""
+    from entrypoints.http.app import create_app
+    from entrypoints.server import ConnectionLimits, serve
+    from entrypoints.workers import signal_started
+
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    instance.install(app, settings, nonce)  # so the CLI can tell this service from any other
+    if on_started is not None:
+        signal_started(app, on_started)
     failures = _report_startup_failures(app, settings)
     try:
-        serve(app, settings.host, settings.port, ConnectionLimits.of(settings))
+        serve(app, settings.host, settings.port, ConnectionLimits.of(settings), sockets)
     except SystemExit:  # uvicorn's exit when the start-up failed
         if failures:
             return exit_code(failures[0])

@@ -10,7 +10,9 @@ knows the nonce, and the answer never reveals it. Whatever else listens on ``POR
 (another instance, another program, a port taken over after a crash) gets nothing.
 
 The record is withdrawn at shutdown, if it is still this run's (a later run may have
-replaced it).
+replaced it). With several worker processes (``entrypoints.workers``) the supervisor
+draws the nonce, hands it to every worker (so any of them can answer the proof) and
+publishes the record itself once they have all started.
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def local_url(settings: Settings) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
-def publish(settings: Settings) -> Published:
-    """Write this run's record (a new nonce) into DATA_DIR, readable by its owner only."""
-    record = Published(local_url(settings), secrets.token_urlsafe(32), os.getpid())
+def new_nonce() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def publish(settings: Settings, nonce: str | None = None) -> Published:
+    """Write this run's record (``nonce``, or a new one) into DATA_DIR, readable by its
+    owner only."""
+    record = Published(local_url(settings), nonce or new_nonce(), os.getpid())
     folder = settings.data_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RECORD
@@ -92,9 +99,10 @@ def withdraw(settings: Settings, record: Published) -> None:
             (settings.data_dir / RECORD).unlink()
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install(app: FastAPI, settings: Settings, nonce_of_run: str | None = None) -> None:
     """Add the proof route to ``app`` and publish the record once it has started
-    (withdrawn when it stops)."""
+    (withdrawn when it stops). With ``nonce_of_run`` (a worker's: its supervisor
+    publishes) the app proves that nonce once started and publishes nothing."""
     nonce = {"current": ""}  # none before start-up: no proof can match
 
     @app.get("/internal/instance", include_in_schema=False)
@@ -110,6 +118,13 @@ def install(app: FastAPI, settings: Settings) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
         async with starting(app) as state:
+            if nonce_of_run is not None:
+                nonce["current"] = nonce_of_run
+                try:
+                    yield state
+                finally:
+                    nonce["current"] = ""
+                return
             try:
                 record = publish(settings)
             except OSError as exc:  # serving matters more than the CLI's hand-over

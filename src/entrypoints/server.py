@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from types import FrameType
 from typing import Any
 
@@ -254,5 +255,13 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(app: FastAPI, host: str, port: int, limits: ConnectionLimits | None = None) -> None:
-    DrainingServer(app, host, port, limits=limits).run()
+def serve(
+    app: FastAPI,
+    host: str,
+    port: int,
+    limits: ConnectionLimits | None = None,
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT, on ``host:port`` or on ``sockets`` already
+    listening (a worker's, shared with the others: ``entrypoints.workers``)."""
+    DrainingServer(app, host, port, limits=limits).run(sockets=sockets)

@@ -1,0 +1,267 @@
+"""Serving with N worker processes: every core the container may use.
+
+``rag-backend serve`` with ``WORKERS`` > 1 (unset: the CPUs of the cgroup quota,
+``adapters.cpus``) becomes a supervisor. It binds the listening socket once, then starts
+N workers (multiprocessing ``spawn``: a fresh interpreter each, nothing inherited but
+the socket and the settings), each a whole app with its own container, breakers and
+health monitor, accepting from the shared socket. It then only watches them:
+
+- **Start-up**: the first worker starts alone (it prepares the schema and ingests
+  DOCS_PATH), then the others; the service is up when every worker has started.
+  A worker that fails before starting stops the others, and ``serve`` exits with its
+  code (2 for a configuration error, as with one process).
+- **A worker that dies** later is replaced (the others keep serving meanwhile); five
+  deaths within a minute stop the service, exit code 1, rather than loop.
+- **SIGTERM / SIGINT**: every worker is sent SIGTERM at once and drains as one
+  process does (``/health/ready`` 503, in-flight requests and streams finish within
+  the grace period, pending writes flushed); then the supervisor exits. Workers run in
+  a process group of their own, so a terminal's Ctrl-C reaches the supervisor only
+  (a second signal would make uvicorn skip the drain), and they get SIGTERM if the
+  supervisor itself dies (Linux ``PR_SET_PDEATHSIG``).
+- **What each worker shares**: the rate limits (a file in DATA_DIR), metrics
+  (prometheus-client's multiprocess mode: the supervisor gives the workers an empty
+  ``PROMETHEUS_MULTIPROC_DIR`` and marks a dead worker's files), the CLI's hand-over
+  record (the supervisor draws the nonce every worker proves, and publishes it once
+  they are up). DOCS_PATH is ingested by the first worker only. Each worker has its
+  own circuit breakers, health monitor and outbox file (docs/replicas.md).
+
+The embedded index (Qdrant Edge) admits one process per folder and the in-memory
+adapters belong to their process, so with ``VECTOR_INDEX=edge`` or ``memory`` (or
+``DATABASE=memory``) the service serves with one process whatever ``WORKERS`` says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from prometheus_client import multiprocess
+
+from adapters.cpus import usable_cpus
+from adapters.settings import Settings
+from entrypoints import instance
+from entrypoints.server import GRACE_SECONDS
+
+log = logging.getLogger(__name__)
+
+RESTARTS_PER_MINUTE = 5
+"""More worker deaths than this within a minute stop the service."""
+STOP_MARGIN_SECONDS = 15.0
+"""How long past the grace period a stopping worker may take (its last flushes) before it
+is killed."""
+_SPAWN = multiprocessing.get_context("spawn")
+_PR_SET_PDEATHSIG = 1
+
+
+IN_PROCESS_INDEXES = frozenset({"edge", "memory"})
+"""Indexes held by one process: the embedded one admits one process per folder, the
+in-memory one is its process's own."""
+
+
+def worker_count(settings: Settings) -> int:
+    """How many HTTP workers serve: WORKERS, else the CPUs the container may use; 1 when
+    the index or the database lives in the process (edge, memory)."""
+    wanted = settings.workers or usable_cpus()
+    held = settings.vector_index_choice in IN_PROCESS_INDEXES or settings.database == "memory"
+    if wanted > 1 and held:
+        if settings.workers:
+            log.warning(
+                "WORKERS=%d, but the index (VECTOR_INDEX=%s) or the database lives in the "
+                "process: serving with 1 (a Qdrant server, QDRANT_URL, serves with %d)",
+                settings.workers,
+                settings.vector_index_choice,
+                settings.workers,
+            )
+        return 1
+    return wanted
+
+
+class Supervisor:
+    """Starts ``count`` workers on one socket, replaces the ones that die, drains them
+    all on SIGTERM/SIGINT (see the module docstring). ``run`` returns the exit code."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings = settings.model_copy(update={"workers": count})
+        self.count = count
+        self._stopping = False
+        self._deaths: list[float] = []
+        self._workers: list[_Worker] = []
+
+    def run(self) -> int:
+        metrics_dir = tempfile.mkdtemp(prefix="rag-metrics-")
+        # Read by prometheus-client when each (spawned) worker imports it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        listener = _listen(self.settings)
+        nonce = instance.new_nonce()
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        record: instance.Published | None = None
+        try:
+            # The first worker prepares the schema and ingests DOCS_PATH before the others
+            # start, so that whichever answers /health/ready, ready means the docs are in.
+            self._workers = [_Worker(self.settings, 0, listener, nonce)]
+            code = self._wait_started()
+            if code is None:
+                self._workers += [
+                    _Worker(self.settings, slot, listener, nonce) for slot in range(1, self.count)
+                ]
+                code = self._wait_started()
+            if code is not None:
+                return code
+            log.info(
+                "serving on %s with %d workers (pids %s)",
+                instance.local_url(self.settings),
+                self.count,
+                ", ".join(str(w.pid) for w in self._workers),
+            )
+            try:
+                record = instance.publish(self.settings, nonce)
+            except OSError as exc:
+                log.warning("cannot publish the service record (%s)", exc.strerror or exc)
+            return self._watch()
+        finally:
+            self._stop_all()
+            listener.close()
+            if record is not None:
+                instance.withdraw(self.settings, record)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def _wait_started(self) -> int | None:
+        """None once every worker has started; else the exit code to stop with."""
+        while not self._stopping:
+            for worker in self._workers:  # one that dies once started is replaced later
+                if not worker.started.is_set() and not worker.process.is_alive():
+                    code = worker.process.exitcode or 1
+                    log.error("worker %d exited with %d while starting", worker.slot, code)
+                    return code
+            if all(worker.started.is_set() for worker in self._workers):
+                return None
+            time.sleep(0.05)
+        return 0
+
+    def _watch(self) -> int:
+        while not self._stopping:
+            time.sleep(0.2)
+            for index, worker in enumerate(self._workers):
+                if self._stopping or worker.process.is_alive():
+                    continue
+                log.error(
+                    "worker %d (pid %s) exited with %s: starting another",
+                    worker.slot,
+                    worker.pid,
+                    worker.process.exitcode,
+                )
+                _worker_exited(worker.pid)
+                now = time.monotonic()
+                self._deaths = [t for t in self._deaths if now - t < 60] + [now]
+                if len(self._deaths) > RESTARTS_PER_MINUTE:
+                    log.error("%d worker deaths within a minute: stopping", len(self._deaths))
+                    return 1
+                self._workers[index] = worker.replacement()
+        return 0
+
+    def _stop_all(self) -> None:
+        for worker in self._workers:
+            worker.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS + STOP_MARGIN_SECONDS
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                log.error("worker %d did not stop in time: killed", worker.slot)
+                worker.process.kill()
+                worker.process.join()
+            _worker_exited(worker.pid)
+
+
+class _Worker:
+    def __init__(self, settings: Settings, slot: int, listener: socket.socket, nonce: str) -> None:
+        self.settings, self.slot, self.listener, self.nonce = settings, slot, listener, nonce
+        self.started: Event = _SPAWN.Event()
+        if slot > 0:  # DOCS_PATH is ingested once, by the first worker
+            settings = settings.model_copy(update={"docs_path": ""})
+        self.process: SpawnProcess = _SPAWN.Process(
+            target=_worker_main,
+            args=(settings, listener, nonce, self.started, os.getpid()),
+            name=f"rag-worker-{slot}",
+        )
+        self.process.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def replacement(self) -> _Worker:
+        return _Worker(self.settings, self.slot, self.listener, self.nonce)
+
+    def terminate(self) -> None:
+        if self.process.is_alive() and self.process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGTERM)
+
+
+def _listen(settings: Settings) -> socket.socket:
+    """The listening socket every worker accepts from (uvicorn's own binding)."""
+    config = uvicorn.Config(app="", host=settings.host, port=settings.port, log_config=None)
+    listener = config.bind_socket()
+    listener.set_inheritable(True)
+    return listener
+
+
+def _worker_exited(pid: int | None) -> None:
+    """Let the metrics forget a worker that is gone (its live gauges' files)."""
+    if pid is not None:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def _worker_main(
+    settings: Settings, listener: socket.socket, nonce: str, started: Event, parent: int
+) -> None:
+    """A worker process: the app of one process on the shared socket."""
+    os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the supervisor, which forwards SIGTERM
+    _die_with(parent)
+    from entrypoints import cli, logs
+
+    logs.configure(settings.log_level, settings.log_output, secrets=settings.secret_values())
+    sys.exit(cli.serve_app(settings, sockets=[listener], nonce=nonce, on_started=started.set))
+
+
+def _die_with(parent: int) -> None:
+    """SIGTERM this process when ``parent`` (the supervisor) dies (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def signal_started(app: Any, on_started: Callable[[], None]) -> None:
+    """Call ``on_started`` once ``app``'s lifespan has started."""
+    starting = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with starting(app) as state:
+            on_started()
+            yield state
+
+    app.router.lifespan_context = lifespan
