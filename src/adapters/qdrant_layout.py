@@ -70,8 +70,9 @@ def vectors(item: IndexedChunk, sparse: Callable[[SparseVector], object]) -> dic
 
 def chunk(point: StoredPoint) -> Chunk:
     """The chunk a point holds; a payload that is not a chunk's is a layout mismatch."""
+    payload = point.payload or {}  # once: Qdrant Edge converts the whole payload per access
     try:
-        fields = {name: (point.payload or {})[name] for name in PAYLOAD_FIELDS}
+        fields = {name: payload[name] for name in PAYLOAD_FIELDS}
         return Chunk(id=str(point.id), **{**fields, "heading_path": tuple(fields["heading_path"])})
     except (KeyError, TypeError) as exc:
         raise IndexMismatch(
