@@ -201,6 +201,40 @@ async def test_the_answer_deadline_bounds_a_long_answer(
     assert fake.requests["chat"] == 2  # never retried after text came
 
 
+async def test_the_answer_deadline_holds_after_tokens_that_came_in_one_burst() -> None:
+    """Tokens already read are relayed without a deadline scope each; the wait for the
+    next ones still has one: a server that sends a burst and then hangs fails at the
+    answer deadline, not at the 60 s read timeout."""
+    chunks = b"".join(
+        b'data: {"choices":[{"index":0,"delta":{"content":"w%d "}}]}\n\n' % n for n in range(5)
+    )
+
+    async def burst_then_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()).strip():
+            pass  # the request's head; the body is not needed
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(chunks), chunks)
+        )
+        await writer.drain()
+        await never()
+
+    server = await asyncio.start_server(burst_then_hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = build_openai_client(KEY, f"http://127.0.0.1:{port}/v1", read_timeout=60)
+    received: list[str] = []
+    started = time.monotonic()
+    try:
+        with pytest.raises(DependencyUnavailable, match="DeadlineExceeded"):
+            async for delta in deadlined(client, first=0.3, answer=0.8).stream(QUESTION):
+                received.append(delta.text)
+    finally:
+        await client.close()
+        server.close()
+    assert "".join(received).split() == [f"w{n}" for n in range(5)]
+    assert time.monotonic() - started < 2.0
+
+
 async def test_a_failure_is_retried_within_the_first_token_budget(
     fake: FakeOpenAI, client: AsyncOpenAI
 ) -> None:

@@ -135,10 +135,7 @@ class OpenAIChatModel:
             while text is not None:
                 yield Delta(text)
                 try:
-                    if end is None:
-                        text = await reader.next_text()
-                    else:
-                        text = await within(end, reader.next_text, self._answer)
+                    text = await reader.next_text(end, self._answer)
                 except openai.OpenAIError as exc:
                     raise translate(exc, self._client.api_key) from exc
                 except DeadlineExceeded as exc:
@@ -179,11 +176,17 @@ class _Reader:
         self.first: str | None = None
         self.usage = Usage()
 
-    async def next_text(self) -> str | None:
-        """The next non-empty text, or None when the stream ends."""
+    async def next_text(self, end: float | None = None, budget: float | None = None) -> str | None:
+        """The next non-empty text, or None when the stream ends; with ``end`` (the
+        loop's clock), DeadlineExceeded once it passes while waiting for the server.
+        Events already read need no deadline: a scope per token cost more than the
+        rest of relaying it (bench/README.md, issue 16)."""
         while True:
             try:
-                chunk = await self._upstream.__anext__()
+                if end is None or self._upstream.ready:
+                    chunk = await self._upstream.__anext__()
+                else:
+                    chunk = await within(end, self._upstream.__anext__, budget)
             except StopAsyncIteration:
                 return None
             if not isinstance(chunk, dict):

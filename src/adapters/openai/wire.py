@@ -170,6 +170,11 @@ class EventStream:
     def __aiter__(self) -> EventStream:
         return self
 
+    @property
+    def ready(self) -> bool:
+        """Whether the next ``__anext__`` returns an event already read (no I/O)."""
+        return bool(self._ready) and not self._ready[0].startswith("[DONE]")
+
     async def __anext__(self) -> object:
         """The next event's decoded data."""
         while not self._ready:
