@@ -79,6 +79,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                 await _ingest_at_startup(built, settings, metrics)
             await built.health.refresh()
             tasks.append(asyncio.create_task(built.health.run(settings.health_interval)))
+            if metrics.shared is not None:  # other workers read this one's gauges
+                tasks.append(asyncio.create_task(metrics.publish_every(settings.health_interval)))
             if built.outbox is not None:
                 tasks.append(asyncio.create_task(built.outbox.run(settings.outbox_flush_interval)))
             if built.insights is not None:

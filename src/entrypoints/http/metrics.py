@@ -7,12 +7,34 @@ Labels are bounded on purpose: requests are labelled by route template
 methods outside the standard ones become ``other``; upstream error labels must be
 class names or short kinds (anything else becomes ``other``).
 
-Values live in this process: with several worker processes or replicas, each one
-exposes its own counts (scrape each, or sum in Prometheus).
+One process (no ``PROMETHEUS_MULTIPROC_DIR``): values live in this process and a
+scrape renders its registry; circuit states and outbox entries pending are read at
+scrape time, and the library's process metrics are included.
+
+Several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set by the supervisor before they
+start, see :mod:`entrypoints.http.worker_metrics`): values live in files shared by the
+workers and a scrape of any worker renders all of them (prometheus_client's multiprocess
+mode). Counters and histograms are summed over the workers. A callback cannot be read
+from another process, so each worker writes what it reads into real gauges
+(:meth:`Metrics.publish`) at each of its scrapes and every HEALTH_INTERVAL seconds
+(:meth:`Metrics.publish_every`, run by the app), so another worker's value is at most
+that old. ``circuit_state`` is per worker (``liveall``: a ``pid`` label, since each
+worker has its own breakers; ``max by (dependency, state)`` gives the worst), and
+``outbox_pending`` and ``streams_in_flight`` are summed over the live workers
+(``livesum``). The process metrics become per-worker gauges with a ``pid`` label and a
+CPU counter summed over the workers (:class:`~entrypoints.http.worker_metrics.ProcessGauges`).
+A worker's gauges leave the scrape when the supervisor reports it exited. A callback
+that fails leaves its gauges at their last value (a shared value cannot be withdrawn
+while its worker lives). Only one :class:`Metrics` per worker process in this mode
+(two would write the same shared values).
+
+Replicas (separate containers) each expose their own values: scrape each, or sum in
+Prometheus.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -34,6 +56,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http import worker_metrics
 from rag_core.health import CIRCUIT_STATES
 from rag_core.ingestion import IngestReport
 
@@ -50,19 +73,24 @@ UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _ERROR_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+_CIRCUIT_HELP = "Circuit breaker state per dependency (1 for the current state)."
+_OUTBOX_HELP = "Writes kept durably and waiting to reach the database."
 
 
 class Metrics:
     """The service's metrics, in a registry of their own (``registry``).
 
     Callbacks given to :meth:`watch_circuits` and :meth:`watch_outbox` run on every
-    scrape, on the event loop: they must return cached values and never do I/O. A
-    callback that raises leaves its metric out of that scrape (and is logged).
+    scrape (and, with several workers, at every :meth:`publish`), on the event loop:
+    they must return cached values and never do I/O. A callback that raises leaves its
+    metric out of that scrape (and is logged); with several workers, at its last value.
+    ``shared`` is the folder of the workers' shared values, None for one process.
     """
 
     def __init__(self, *, namespace: str = "rag", process: bool = True) -> None:
         self.registry = CollectorRegistry()
         self.namespace = namespace
+        self.shared = worker_metrics.shared_directory()
         counter = functools.partial(Counter, namespace=namespace, registry=self.registry)
         histogram = functools.partial(Histogram, namespace=namespace, registry=self.registry)
         gauge = functools.partial(Gauge, namespace=namespace, registry=self.registry)
@@ -93,7 +121,9 @@ class Metrics:
             "ingest_embedding_calls", "Embedding calls made by ingestion."
         )
         self.streams_in_flight = gauge(
-            "streams_in_flight", "Server-sent event responses being streamed now."
+            "streams_in_flight",
+            "Server-sent event responses being streamed now.",
+            multiprocess_mode="livesum",
         )
         self.rate_limited = counter(
             "rate_limited_requests", "Requests refused by a rate limit.", ["policy"]
@@ -106,9 +136,21 @@ class Metrics:
         self.feedback = counter("feedback", "Readers' votes on answers.", ["rating"])
         self._circuits: CircuitSnapshots | None = None
         self._outbox: PendingCount | None = None
-        self.registry.register(_ScrapeTimeCollector(self))
-        if process:
-            ProcessCollector(namespace=namespace, registry=self.registry)
+        self._circuit_state: Gauge | None = None  # these three: several workers only
+        self._outbox_pending: Gauge | None = None
+        self._process: worker_metrics.ProcessGauges | None = None
+        if self.shared is None:
+            self._exposed = self.registry
+            self.registry.register(_ScrapeTimeCollector(self))
+            if process:
+                ProcessCollector(namespace=namespace, registry=self.registry)
+        else:
+            self._exposed = worker_metrics.aggregate(self.shared)
+            self._circuit_state = gauge(
+                "circuit_state", _CIRCUIT_HELP, ["dependency", "state"], multiprocess_mode="liveall"
+            )
+            if process:
+                self._process = worker_metrics.ProcessGauges(namespace, self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request (the middleware calls this)."""
@@ -159,28 +201,62 @@ class Metrics:
         self._outbox = pending
 
     def render(self) -> bytes:
-        """The registry in Prometheus text format."""
-        return generate_latest(self.registry)
+        """The registry in Prometheus text format; with several workers, all of them."""
+        self.publish()
+        return generate_latest(self._exposed)
+
+    def publish(self) -> None:
+        """With several workers, write this worker's circuit states, outbox entries
+        pending and process metrics into the shared gauges; with one process, nothing
+        (they are read at scrape time)."""
+        if self.shared is None:
+            return
+        if self._circuits is not None and self._circuit_state is not None:
+            for dependency, state, value in self._circuit_values():
+                self._circuit_state.labels(dependency, state).set(value)
+        pending = self._pending()
+        if pending is not None:
+            if self._outbox_pending is None:  # created once known: no 0 for no outbox
+                self._outbox_pending = Gauge(
+                    "outbox_pending",
+                    _OUTBOX_HELP,
+                    namespace=self.namespace,
+                    registry=self.registry,
+                    multiprocess_mode="livesum",
+                )
+            self._outbox_pending.set(pending)
+        if self._process is not None:
+            self._process.publish()
+
+    async def publish_every(self, seconds: float) -> None:
+        """:meth:`publish` now and every ``seconds`` (a background task of each worker),
+        so that a scrape answered by another worker shows this one's recent values."""
+        while True:
+            self.publish()
+            await asyncio.sleep(seconds)
+
+    def _circuit_values(self) -> Iterator[tuple[str, str, float]]:
+        assert self._circuits is not None
+        for dependency, current in _called(self._circuits, "circuit snapshots") or ():
+            for state in dict.fromkeys((*CIRCUIT_STATES, current)):
+                yield dependency, state, 1.0 if state == current else 0.0
+
+    def _pending(self) -> int | None:
+        if self._outbox is None:
+            return None
+        return _called(self._outbox, "outbox pending count")
 
     def _scrape_time(self) -> Iterator[Metric]:
         if self._circuits is not None:
             circuits = GaugeMetricFamily(
-                f"{self.namespace}_circuit_state",
-                "Circuit breaker state per dependency (1 for the current state).",
-                labels=["dependency", "state"],
+                f"{self.namespace}_circuit_state", _CIRCUIT_HELP, labels=["dependency", "state"]
             )
-            for dependency, current in _called(self._circuits, "circuit snapshots") or ():
-                for state in dict.fromkeys((*CIRCUIT_STATES, current)):
-                    circuits.add_metric([dependency, state], 1.0 if state == current else 0.0)
+            for dependency, state, value in self._circuit_values():
+                circuits.add_metric([dependency, state], value)
             yield circuits
-        if self._outbox is not None:
-            pending = _called(self._outbox, "outbox pending count")
-            if pending is not None:
-                yield GaugeMetricFamily(
-                    f"{self.namespace}_outbox_pending",
-                    "Writes kept durably and waiting to reach the database.",
-                    value=pending,
-                )
+        pending = self._pending()
+        if pending is not None:
+            yield GaugeMetricFamily(f"{self.namespace}_outbox_pending", _OUTBOX_HELP, value=pending)
 
 
 class _ScrapeTimeCollector:
