@@ -143,6 +143,21 @@ def test_two_workers_serve_one_port_ingest_once_and_stop_cleanly(
         for _ in range(6)
     ]
     assert all(a.status_code == 200 and a.json()["sources"] for a in answers)
+    # Whichever worker is scraped, /metrics counts what both answered.
+    for _ in range(4):
+        scrape = httpx.get(f"{served.base}/metrics", timeout=10).text
+        chats = [
+            float(line.rsplit(" ", 1)[1])
+            for line in scrape.splitlines()
+            if line.startswith("rag_http_requests_total{") and 'route="/chat"' in line
+        ]
+        assert sum(chats) == 6, scrape
+        gauge_pids = {
+            line.split('pid="', 1)[1].split('"', 1)[0]
+            for line in scrape.splitlines()
+            if line.startswith("rag_circuit_state{") and 'pid="' in line
+        }
+        assert gauge_pids == {str(pid) for pid in pids}, scrape  # each worker's own circuits
 
     # Any worker proves the run's nonce, so the CLI's hand-over finds the service.
     settings = Settings(

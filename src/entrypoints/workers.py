@@ -50,11 +50,11 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from prometheus_client import multiprocess
 
 from adapters.cpus import usable_cpus
 from adapters.settings import Settings
 from entrypoints import instance
+from entrypoints.http.worker_metrics import worker_exited
 from entrypoints.server import GRACE_SECONDS
 
 log = logging.getLogger(__name__)
@@ -228,9 +228,9 @@ def _listen(settings: Settings) -> socket.socket:
 
 
 def _worker_exited(pid: int | None) -> None:
-    """Let the metrics forget a worker that is gone (its live gauges' files)."""
+    """Let the metrics forget a worker that is gone (its live gauges)."""
     if pid is not None:
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        worker_exited(pid)
 
 
 def _worker_main(
