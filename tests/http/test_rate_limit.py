@@ -1,17 +1,23 @@
-"""Rate limits: the GCRA limiter on a fake clock, client addresses behind proxies,
+"""Rate limits: the GCRA limiter on a fake clock (over both stores: memory and the
+file the workers share), client addresses behind proxies,
 and the FastAPI dependencies answering 429 with Retry-After."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Protocol
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
+from adapters.rate_limits.gcra import Arrivals
+from adapters.rate_limits.memory import MemoryArrivals
+from adapters.rate_limits.sqlite import SqliteArrivals
 from entrypoints.http.rate_limit import (
     client_address,
     install,
@@ -25,10 +31,53 @@ from entrypoints.http.routes.auth import OptionalPrincipalDep
 from rag_core.errors import Unauthenticated
 from rag_core.testing import FakeClock
 
+POLICIES = {"chat": "3/minute", "sign-in": "2/minute", "sign-in-email": "2/minute"}
+
 
 def limiter(clock: FakeClock, **options: object) -> RateLimiter:
-    policies = {"chat": "3/minute", "sign-in": "2/minute", "sign-in-email": "2/minute"}
-    return RateLimiter(RateLimitConfig.parse(policies, **options), clock=clock)
+    return RateLimiter(RateLimitConfig.parse(POLICIES, **options), clock=clock)
+
+
+class MakeLimiter(Protocol):
+    def __call__(
+        self,
+        policies: Mapping[str, str] = ...,
+        *,
+        on_refused: Callable[[str], None] | None = None,
+        **options: object,
+    ) -> RateLimiter: ...
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_limiter(
+    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
+) -> Iterator[MakeLimiter]:
+    """Limiters on ``clock`` over each store: the GCRA tests hold for both."""
+    made: list[RateLimiter] = []
+
+    def make(
+        policies: Mapping[str, str] = POLICIES,
+        *,
+        on_refused: Callable[[str], None] | None = None,
+        **options: object,
+    ) -> RateLimiter:
+        store: Arrivals
+        if request.param == "memory":
+            store = MemoryArrivals(clock)
+        else:
+            store = SqliteArrivals(tmp_path / f"limits-{len(made)}.db", clock=clock)
+        config = RateLimitConfig.parse(policies, **options)
+        made.append(RateLimiter(config, store=store, on_refused=on_refused))
+        return made[-1]
+
+    yield make
+    for rl in made:
+        rl.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(seconds=1000.0)
 
 
 # --- rates and the limiter -------------------------------------------------------
@@ -59,9 +108,10 @@ def test_the_default_policies_parse() -> None:
     assert set(config.policies) == {"chat", "transforms", "sign-in", "sign-in-email"}
 
 
-def test_a_burst_is_admitted_then_one_request_per_interval() -> None:
-    clock = FakeClock(seconds=1000.0)
-    rl = limiter(clock)
+def test_a_burst_is_admitted_then_one_request_per_interval(
+    make_limiter: MakeLimiter, clock: FakeClock
+) -> None:
+    rl = make_limiter()
     assert [rl.hit("chat", "a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert rl.hit("chat", "a") == pytest.approx(20.0)
     clock.advance(19.5)
@@ -71,9 +121,8 @@ def test_a_burst_is_admitted_then_one_request_per_interval() -> None:
     assert rl.hit("chat", "a") == pytest.approx(20.0)
 
 
-def test_refused_requests_are_not_counted() -> None:
-    clock = FakeClock(seconds=1000.0)
-    rl = limiter(clock)
+def test_refused_requests_are_not_counted(make_limiter: MakeLimiter, clock: FakeClock) -> None:
+    rl = make_limiter()
     for _ in range(3):
         rl.hit("chat", "a")
     for _ in range(50):
@@ -82,8 +131,8 @@ def test_refused_requests_are_not_counted() -> None:
     assert rl.hit("chat", "a") == 0.0
 
 
-def test_keys_and_policies_count_separately() -> None:
-    rl = limiter(FakeClock(seconds=1000.0))
+def test_keys_and_policies_count_separately(make_limiter: MakeLimiter) -> None:
+    rl = make_limiter()
     for _ in range(3):
         rl.hit("chat", "a")
     assert rl.hit("chat", "a") > 0
@@ -91,15 +140,20 @@ def test_keys_and_policies_count_separately() -> None:
     assert rl.hit("sign-in", "a") == 0.0
 
 
-def test_a_rate_that_does_not_divide_evenly_admits_its_whole_burst() -> None:
-    rl = RateLimiter(RateLimitConfig({"odd": Rate(7, 1.0)}), clock=FakeClock(seconds=1000.0))
-    assert all(rl.hit("odd", "k") == 0.0 for _ in range(7))
+@pytest.mark.parametrize("rate", ["7/second", "5/second", "7/hour", "9/second"])
+def test_a_rate_that_does_not_divide_evenly_admits_its_whole_burst(
+    make_limiter: MakeLimiter, clock: FakeClock, rate: str
+) -> None:
+    # At a wall clock's magnitude a float's step is 0.2 us: summed float intervals
+    # refused the last request of these bursts (the stores count in nanoseconds).
+    clock.advance(1.7e9)
+    rl = make_limiter({"odd": rate})
+    assert all(rl.hit("odd", "k") == 0.0 for _ in range(Rate.parse(rate).count))
     assert rl.hit("odd", "k") > 0
 
 
-def test_refilled_keys_are_forgotten() -> None:
-    clock = FakeClock(seconds=1000.0)
-    rl = limiter(clock)
+def test_refilled_keys_are_forgotten(make_limiter: MakeLimiter, clock: FakeClock) -> None:
+    rl = make_limiter()
     for i in range(100):
         rl.hit("chat", f"client-{i}")
     assert rl.tracked_keys("chat") == 100
@@ -108,29 +162,27 @@ def test_refilled_keys_are_forgotten() -> None:
     assert rl.tracked_keys("chat") == 1
 
 
-def test_memory_is_capped_per_policy() -> None:
-    clock = FakeClock(seconds=1000.0)
-    rl = limiter(clock, max_keys=10)
+def test_memory_is_capped_per_policy(make_limiter: MakeLimiter, clock: FakeClock) -> None:
+    rl = make_limiter(max_keys=10)
     for i in range(1000):
         rl.hit("chat", f"client-{i}")
         clock.advance(0.001)
     assert rl.tracked_keys("chat") == 10
 
 
-def test_disabled_limits_admit_everything() -> None:
-    rl = limiter(FakeClock(seconds=1000.0), enabled=False)
+def test_disabled_limits_admit_everything(make_limiter: MakeLimiter) -> None:
+    rl = make_limiter(enabled=False)
     assert all(rl.hit("chat", "a") == 0.0 for _ in range(100))
 
 
-def test_an_unknown_policy_is_a_programming_error() -> None:
+def test_an_unknown_policy_is_a_programming_error(make_limiter: MakeLimiter) -> None:
     with pytest.raises(LookupError, match="chta"):
-        limiter(FakeClock(seconds=1000.0)).hit("chta", "a")
+        make_limiter().hit("chta", "a")
 
 
-def test_refusals_are_reported() -> None:
+def test_refusals_are_reported(make_limiter: MakeLimiter) -> None:
     refused: list[str] = []
-    config = RateLimitConfig.parse({"chat": "1/minute"})
-    rl = RateLimiter(config, clock=FakeClock(seconds=1000.0), on_refused=refused.append)
+    rl = make_limiter({"chat": "1/minute"}, on_refused=refused.append)
     rl.hit("chat", "a")
     rl.hit("chat", "a")
     assert refused == ["chat"]
@@ -213,11 +265,6 @@ def build_app(rl: RateLimiter | None) -> FastAPI:
 def client_for(app: FastAPI, address: str = "203.0.113.5") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(address, 40000))
     return httpx.AsyncClient(transport=transport, base_url="http://test")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(seconds=1000.0)
 
 
 @pytest.fixture

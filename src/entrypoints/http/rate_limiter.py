@@ -1,51 +1,37 @@
-"""Rate limiting by named policies (``30/minute``), per key, in this process.
+"""Rate limiting by named policies (``30/minute``), per key.
 
-The algorithm is GCRA (a token bucket kept as one timestamp per key): a policy of
-``30/minute`` admits a burst of 30, then one more request every 2 seconds. A key
-not admitted for a whole period is forgotten as new requests arrive, refused requests
-store nothing, and each policy keeps at most ``max_keys`` keys (past that the least
-recently admitted is forgotten, which only ever errs towards admitting), so memory
-stays bounded under any traffic. No locks: ``hit`` never awaits (one event loop).
+The algorithm is GCRA (a token bucket kept as one timestamp per key:
+:mod:`adapters.rate_limits.gcra`): a policy of ``30/minute`` admits a burst of 30,
+then one more request every 2 seconds. Refused requests store nothing, refilled keys
+are forgotten, and each policy keeps at most ``max_keys`` keys (past that the oldest
+is forgotten, which only ever errs towards admitting), so state stays bounded.
+
+Where that state lives is the limiter's store: this process's memory
+(:class:`~adapters.rate_limits.memory.MemoryArrivals`, the default) for a single
+process, or a SQLite file in DATA_DIR that every worker process of the container
+shares (:class:`~adapters.rate_limits.sqlite.SqliteArrivals`, when ``WORKERS`` > 1),
+so N workers together admit a policy's rate, not N times it. Replicas (separate
+containers) still count apart. ``hit`` never awaits: call it from the event loop.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 import attrs
 
+from adapters.rate_limits.gcra import Arrivals, Rate
+from adapters.rate_limits.memory import MemoryArrivals
 from adapters.settings import Settings
 
-_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
-# A request whose wait is below this is on time: float rounding of period / count
-# must not refuse the last request of a burst.
-_EPSILON = 1e-9
-
-
-@attrs.frozen(slots=True)
-class Rate:
-    """``count`` requests per ``period`` seconds (a burst of ``count``, then a steady pace)."""
-
-    count: int = attrs.field(validator=attrs.validators.ge(1))
-    period: float = attrs.field(validator=attrs.validators.gt(0))
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        """``"30/minute"``, ``"5/second"``, ``"100/hours"``, ``"1000/day"``."""
-        found = _RATE.match(text)
-        if found is None:
-            raise ValueError(f"not a rate: {text!r} (expected e.g. '30/minute')")
-        return cls(int(found[1]), _UNITS[found[2].lower()])
-
-    @property
-    def interval(self) -> float:
-        """Seconds between two requests at the steady pace."""
-        return self.period / self.count
+__all__ = [
+    "DEFAULT_POLICIES",
+    "Rate",
+    "RateLimitConfig",
+    "RateLimiter",
+    "policies_of",
+]
 
 
 # The policies and the setting that gives each one's rate; the defaults are the settings'.
@@ -91,7 +77,8 @@ class RateLimitConfig:
 class RateLimiter:
     """Counts requests per policy and key; see the module docstring.
 
-    ``clock`` gives monotonic seconds (tests pass a fake one); ``on_refused(policy)``
+    ``store`` keeps the state (and reads its own clock); without one, this process's
+    memory on ``clock``, monotonic seconds (tests pass a fake one). ``on_refused(policy)``
     is called for every refusal (e.g. ``Metrics.record_rate_limited``).
     """
 
@@ -99,55 +86,39 @@ class RateLimiter:
         self,
         config: RateLimitConfig,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
+        store: Arrivals | None = None,
         on_refused: Callable[[str], None] | None = None,
     ) -> None:
+        if store is not None and clock is not None:
+            raise TypeError("a store reads its own clock: pass clock or store, not both")
         self.config = config
-        self._clock = clock
+        if store is None:
+            store = MemoryArrivals() if clock is None else MemoryArrivals(clock)
+        self.store = store
         self._on_refused = on_refused
-        # Per policy: key -> theoretical arrival time, least recently admitted first.
-        self._arrivals: dict[str, OrderedDict[str, float]] = {
-            name: OrderedDict() for name in config.policies
-        }
 
     def hit(self, policy: str, key: str) -> float:
         """Count one request: 0.0 if admitted, else the seconds until one would be
         (a refused request is not counted). LookupError for an unknown policy."""
         if not self.config.enabled:
             return 0.0
-        rate, arrivals = self._policy(policy)
-        now = self._clock()
-        _forget_refilled(arrivals, now)
-        arrival = max(arrivals.get(key, now), now) + rate.interval
-        wait = arrival - rate.period - now
-        if wait > _EPSILON:
-            if self._on_refused is not None:
-                self._on_refused(policy)
-            return wait
-        arrivals[key] = arrival
-        arrivals.move_to_end(key)
-        if len(arrivals) > self.config.max_keys:
-            arrivals.popitem(last=False)
-        return 0.0
+        wait = self.store.hit(policy, key, self._rate(policy), self.config.max_keys)
+        if wait > 0 and self._on_refused is not None:
+            self._on_refused(policy)
+        return wait
 
     def tracked_keys(self, policy: str) -> int:
         """How many keys ``policy`` remembers now."""
-        return len(self._policy(policy)[1])
+        self._rate(policy)
+        return self.store.tracked_keys(policy)
 
-    def _policy(self, policy: str) -> tuple[Rate, OrderedDict[str, float]]:
+    def close(self) -> None:
+        """Release the store's file, if it has one (it reopens when hit again)."""
+        self.store.close()
+
+    def _rate(self, policy: str) -> Rate:
         try:
-            return self.config.policies[policy], self._arrivals[policy]
+            return self.config.policies[policy]
         except KeyError:
             raise LookupError(f"no rate limit policy named {policy!r}") from None
-
-
-def _forget_refilled(arrivals: OrderedDict[str, float], now: float) -> None:
-    # Keys are in admission order, and an admitted key's arrival time is at most one
-    # period after its admission: once the oldest kept key is live, every key kept
-    # was admitted within the last period, which bounds memory by one period's
-    # admissions. A refilled key left behind it is harmless (``max`` with now).
-    while arrivals:
-        key, arrival = next(iter(arrivals.items()))
-        if arrival > now:
-            return
-        del arrivals[key]
