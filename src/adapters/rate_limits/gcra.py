@@ -59,25 +59,39 @@ class Rate:
         return nanoseconds(self.period) // self.count
 
 
-def decide(stored: int | None, now: int, rate: Rate) -> tuple[int, int]:
-    """One request for a key under ``rate``, at ``now``: ``(arrival, wait)`` in nanoseconds.
+@attrs.frozen(slots=True)
+class Decision:
+    """What :func:`decide` says of one request, in nanoseconds.
+
+    ``wait`` is 0 to admit it, else how much later one would be admitted. ``store``
+    is the key's new arrival time to keep, or None to keep what was there: a refused
+    request stores nothing (except a correction, below).
+    """
+
+    wait: int
+    store: int | None
+
+
+def decide(stored: int | None, now: int, rate: Rate) -> Decision:
+    """One request for a key under ``rate``, at ``now`` (nanoseconds).
 
     ``stored`` is the key's theoretical arrival time, None when none is kept (a new
-    key, or one forgotten). A wait of 0 admits the request: store ``arrival`` for the
-    key. A positive wait refuses it (store nothing): a request would be admitted that
-    much later.
-
-    A stored time in the past is a full bucket. One past ``now + period`` can never be
-    legitimate (an admitted arrival is at most one period after its admission), so
-    the clock went back (a wall clock stepped, a file kept across boots): it is
-    clamped, and the key counts as having just spent its burst rather than being
-    locked out for the length of the jump. A key whose arrival is at or before now
-    has refilled and may be forgotten (:func:`refilled`).
+    key, or one forgotten). A stored time in the past is a full bucket. One past
+    ``now + period`` can never be legitimate (an admitted arrival is at most one
+    period after its admission), so the clock went back (a wall clock stepped, a
+    file kept across boots): it is clamped to ``now + period`` and that is stored even
+    if the request is refused, so the key counts as having just spent its burst
+    rather than being locked out for the length of the jump. A key whose arrival is
+    at or before now has refilled and may be forgotten (:func:`refilled`).
     """
-    base = now if stored is None else min(max(stored, now), now + rate.period_ns)
+    limit = now + rate.period_ns
+    clamped = stored is not None and stored > limit
+    base = now if stored is None else min(max(stored, now), limit)
     arrival = base + rate.interval_ns
-    wait = arrival - rate.period_ns - now
-    return arrival, max(wait, 0)
+    wait = arrival - limit
+    if wait > 0:
+        return Decision(wait, limit if clamped else None)
+    return Decision(0, arrival)
 
 
 def refilled(arrival: int, now: int) -> bool:

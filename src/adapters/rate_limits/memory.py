@@ -32,14 +32,13 @@ class MemoryArrivals:
             arrivals = self._arrivals[policy] = OrderedDict()
         now = nanoseconds(self._clock())
         _forget_refilled(arrivals, now)
-        arrival, wait = decide(arrivals.get(key), now, rate)
-        if wait:
-            return wait / NANOSECONDS
-        arrivals[key] = arrival
-        arrivals.move_to_end(key)
-        if len(arrivals) > max_keys:
-            arrivals.popitem(last=False)
-        return 0.0
+        decision = decide(arrivals.get(key), now, rate)
+        if decision.store is not None:
+            arrivals[key] = decision.store
+            arrivals.move_to_end(key)
+            if len(arrivals) > max_keys:
+                arrivals.popitem(last=False)
+        return decision.wait / NANOSECONDS
 
     def tracked_keys(self, policy: str) -> int:
         return len(self._arrivals.get(policy, ()))

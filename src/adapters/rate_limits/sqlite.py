@@ -153,26 +153,27 @@ def _hit(db: sqlite3.Connection, policy: str, key: str, rate: Rate, max_keys: in
     """One request; the wait in nanoseconds (0: admitted).
 
     A refusal writes nothing, so it needs no lock: the key is read first (a WAL reader
-    never waits for the writer), and only an admission takes the write lock, reads
-    again (another worker may have admitted meanwhile) and writes, in one transaction.
+    never waits for the writer), and only an admission (or a clamp's correction) takes
+    the write lock, reads again (another worker may have admitted meanwhile) and
+    writes, in one transaction.
     A flood of refused requests thus never queues the workers behind one another.
     """
-    _, wait = decide(_arrival(db, policy, key), now, rate)
-    if wait:
-        return wait
+    decision = decide(_arrival(db, policy, key), now, rate)
+    if decision.store is None:
+        return decision.wait
     db.execute("BEGIN IMMEDIATE")
     try:
         forgotten = db.execute(
             "DELETE FROM arrivals WHERE policy = ? AND arrival <= ?", (policy, now)
         ).rowcount
         stored = _arrival(db, policy, key)
-        arrival, wait = decide(stored, now, rate)
+        decision = decide(stored, now, rate)
         added = 0
-        if not wait:
+        if decision.store is not None:
             db.execute(
                 "INSERT INTO arrivals (policy, key, arrival) VALUES (?, ?, ?) "
                 "ON CONFLICT (policy, key) DO UPDATE SET arrival = excluded.arrival",
-                (policy, key, arrival),
+                (policy, key, decision.store),
             )
             added = int(stored is None)
         if forgotten or added:
@@ -182,7 +183,7 @@ def _hit(db: sqlite3.Connection, policy: str, key: str, rate: Rate, max_keys: in
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return wait
+    return decision.wait
 
 
 def _arrival(db: sqlite3.Connection, policy: str, key: str) -> int | None:
