@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from adapters.lazy_index import LazyIndex
+from adapters.rate_limits.sqlite import FILENAME as RATE_LIMITS_FILE
+from adapters.rate_limits.sqlite import SqliteArrivals
 from adapters.settings import ConfigurationError, Settings
 from entrypoints.bootstrap import build_container, check_production
 from entrypoints.container import Container
@@ -101,6 +103,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                         await built.insights.settle()
             if owned:
                 await built.aclose()
+            limiter.close()
 
     app = FastAPI(
         title="rag-backend",
@@ -113,7 +116,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.metrics = metrics = Metrics()
     app.state.site_url = site = site_base(settings)
     app.state.append_sources = settings.append_sources
-    rate_limit.install(app, _limiter(settings, metrics))
+    rate_limit.install(app, limiter := _limiter(settings, metrics))
     errors.install(app)
     page.install(app, site)
     app.include_router(status.router)
@@ -182,7 +185,18 @@ def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter:
         )
     except ValueError as exc:
         raise ConfigurationError(f"rate limits: {exc}") from None
-    return RateLimiter(config, on_refused=metrics.record_rate_limited)
+    return RateLimiter(
+        config, store=_shared_store(settings), on_refused=metrics.record_rate_limited
+    )
+
+
+def _shared_store(settings: Settings) -> SqliteArrivals | None:
+    """With several worker processes, the file they all count in; a single process
+    (WORKERS unset or 1) counts in its own memory, at no cost, and so does a limiter
+    that is disabled."""
+    if not settings.rate_limit_enabled or (settings.workers or 1) <= 1:
+        return None
+    return SqliteArrivals(settings.data_dir / RATE_LIMITS_FILE)
 
 
 async def _last_flush(container: Container) -> None:
