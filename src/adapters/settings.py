@@ -56,7 +56,9 @@ class Settings(BaseSettings):
         "N-th entry from the right); 0 ignores the header; unset: 1 on a Space, else 0.",
     )
     rate_limit_enabled: bool = Field(
-        True, description="Per-process rate limits on chat, transforms and sign-in."
+        True,
+        description="Rate limits on chat, transforms and sign-in, per container: its worker "
+        "processes count together (in DATA_DIR/rate-limits.db when WORKERS > 1); replicas apart.",
     )
     rate_limit_chat: str = Field(
         "30/minute",

@@ -3,11 +3,12 @@
 one and by the client address otherwise. Over a limit the route answers 429
 ``{"detail": ...}`` with ``Retry-After`` (whole seconds).
 
-The counting itself is :mod:`entrypoints.http.rate_limiter`.
-
-State lives in this process's memory: every worker process and every replica counts
-on its own, so N of them admit up to N times a policy's rate. Use it from one event
-loop (no locks: ``hit`` never awaits).
+The counting itself is :mod:`entrypoints.http.rate_limiter`. A single process counts
+in its memory; with ``WORKERS`` > 1 the worker processes of one container count together
+in a SQLite file of DATA_DIR (:mod:`adapters.rate_limits.sqlite`), so together they admit
+a policy's rate, not N times it. Replicas (separate containers) still count on their own:
+N of them admit up to N times a policy's rate. ``hit`` never awaits: call it from the
+event loop (the shared file's worst case is its 50 ms lock timeout, then it admits).
 
 This module does not use ``from __future__ import annotations``: FastAPI reads the
 annotations of the dependency that :func:`limit` builds in its closure, and strings
