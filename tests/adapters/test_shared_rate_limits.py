@@ -209,3 +209,29 @@ def test_a_closed_store_opens_again(store: SqliteArrivals) -> None:
     assert admitted(store, 2) == 2
     store.close()
     assert admitted(store, 99) == 98
+
+
+def test_a_store_used_before_a_fork_opens_its_own_connection_in_the_child(
+    path: Path,
+) -> None:
+    store = SqliteArrivals(path)
+    assert admitted(store, 1) == 1
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from adapters.rate_limits.gcra import Rate\n"
+        "from adapters.rate_limits.sqlite import SqliteArrivals\n"
+        "store = SqliteArrivals(Path(sys.argv[1]))\n"
+        "store.hit('chat', 'k', Rate(100, 3600.0), 1000)\n"
+        "if (pid := os.fork()) == 0:\n"
+        "    store.hit('chat', 'k', Rate(100, 3600.0), 1000)\n"
+        "    store.close()\n"
+        "    os._exit(0 if store._inherited else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "store.close()\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], timeout=60, check=False)
+    assert done.returncode == 0
+    assert admitted(store, 100) == 97  # 1 here, 1 in the parent, 1 in the child
+    store.close()

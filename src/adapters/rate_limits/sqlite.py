@@ -108,6 +108,8 @@ class SqliteArrivals:
         with self._lock:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
+            elif self._db is not None:
+                self._inherited.append(self._db)
             self._db = None
 
     def _connection(self) -> sqlite3.Connection:
