@@ -171,7 +171,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     count = workers.worker_count(settings)
     if count > 1:
         return workers.Supervisor(settings, count).run()
-    return serve_app(settings)
+    # One process whatever WORKERS said: its rate limits count in memory, not in the file.
+    return serve_app(settings.model_copy(update={"workers": 1}))
 
 
 def serve_app(

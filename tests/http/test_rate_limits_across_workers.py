@@ -7,6 +7,7 @@ share is DATA_DIR, as the workers of one container do."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from adapters.rate_limits.gcra import Arrivals
 from adapters.rate_limits.memory import MemoryArrivals
 from adapters.rate_limits.sqlite import SqliteArrivals
 from adapters.settings import Settings
+from entrypoints import cli
 from entrypoints.container import in_memory_container
 from entrypoints.http.app import create_app
 from entrypoints.http.rate_limit import STATE_KEY
@@ -106,3 +109,21 @@ async def test_a_locked_shared_file_admits_rather_than_failing(tmp_path: Path) -
         assert await chat(one) == 429
         assert await chat(one, "198.51.100.7") == 200  # unlocked: counted again
         assert await chat(one, "198.51.100.7") == 429
+
+
+def test_a_service_held_to_one_process_counts_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WORKERS=4 with the embedded index serves one process (entrypoints.workers): the
+    # app it builds must not pay for a file no other process reads.
+    served: list[Settings] = []
+
+    def serve_app(settings: Settings) -> int:
+        served.append(settings)
+        return 0
+
+    monkeypatch.setattr(cli, "serve_app", serve_app)
+    args = argparse.Namespace(ingest=None, host=None, port=None, demo=None)
+    assert cli._serve(settings(tmp_path, workers=4), args) == 0
+    app = create_app(served[0], container=None)
+    assert isinstance(getattr(app.state, STATE_KEY).store, MemoryArrivals)
