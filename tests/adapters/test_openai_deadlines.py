@@ -209,7 +209,10 @@ async def test_the_answer_deadline_holds_after_tokens_that_came_in_one_burst() -
         b'data: {"choices":[{"index":0,"delta":{"content":"w%d "}}]}\n\n' % n for n in range(5)
     )
 
+    writers: list[asyncio.StreamWriter] = []
+
     async def burst_then_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
         while (await reader.readline()).strip():
             pass  # the request's head; the body is not needed
         writer.write(
@@ -217,7 +220,7 @@ async def test_the_answer_deadline_holds_after_tokens_that_came_in_one_burst() -
             b"transfer-encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(chunks), chunks)
         )
         await writer.drain()
-        await never()
+        await reader.read()  # hangs until the client goes
 
     server = await asyncio.start_server(burst_then_hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -230,7 +233,10 @@ async def test_the_answer_deadline_holds_after_tokens_that_came_in_one_burst() -
                 received.append(delta.text)
     finally:
         await client.close()
+        for writer in writers:
+            writer.close()
         server.close()
+        await server.wait_closed()
     assert "".join(received).split() == [f"w{n}" for n in range(5)]
     assert time.monotonic() - started < 2.0
 
