@@ -38,7 +38,12 @@ def run(
     ``key_path(path)``, which RemoteIndex reads). ``ready`` is called once the socket
     listens. Raises IndexLocked when another process holds the folder.
     """
-    asyncio.run(_own(settings, path, secret, ready))
+    try:
+        import uvloop
+    except ImportError:  # a platform without it (Windows)
+        asyncio.run(_own(settings, path, secret, ready))
+    else:  # as uvicorn runs the workers: their searches cost the owner less (bench)
+        uvloop.run(_own(settings, path, secret, ready))
 
 
 async def _own(

@@ -355,3 +355,13 @@ async def test_chunk_ids_by_document_keeps_its_shape(serve: Served) -> None:
     grouped: Mapping[str, frozenset[str]] = await client.chunk_ids_by_document("/docs")
     assert grouped == {"docs/a.md": frozenset({chunk_id("a")})}
     await client.close()
+
+
+async def test_any_text_crosses_lone_surrogates_and_nul_included(serve: Served) -> None:
+    client = RemoteIndex(await serve(InMemoryIndex()), timeout=2)
+    await client.prepare(None)
+    odd = indexed("odd", {1: 1.0}, text="«é» \ud800 \x00 \U0001f916")
+    await client.upsert([odd])
+    [hit] = await client.search(query({1: 1.0}))
+    assert hit.chunk == odd.chunk
+    await client.close()

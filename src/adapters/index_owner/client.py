@@ -129,6 +129,9 @@ class RemoteIndex:
         return answer["ok"]
 
     async def _connected(self) -> _Connection:
+        connection = self._connection
+        if connection is not None and not connection.lost:
+            return connection
         async with self._connecting:  # concurrent first calls share one connection
             if self._connection is None or self._connection.lost:
                 self._connection = await self._connect()

@@ -46,7 +46,7 @@ class OwnerError(RuntimeError):
 
 
 def dumps(message: object) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(message, separators=(",", ":")).encode("ascii")  # any text, escaped
 
 
 def loads(frame: bytes) -> Wire:
