@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from adapters.index_owner import RemoteIndex, key_path
 from adapters.settings import Settings
 from adapters.testing.contracts.vector_index import chunk_id, indexed, query
+from entrypoints import index_owner
 from entrypoints.composition import VECTOR_INDEXES, Scope, choices
 from rag_core.errors import DependencyUnavailable
 from service_process import clean_env
@@ -152,6 +154,39 @@ def test_a_second_owner_of_the_folder_is_refused(
     )
     assert second.returncode != 0
     assert "IndexLocked" in second.stderr
+
+
+def test_a_spawned_owner_signals_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """As a supervisor starts it: multiprocessing spawn, an Event's set as ``ready``."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    socket = tmp_path / "index.sock"
+    settings = Settings(data_dir=tmp_path / "data", vector_index="edge")
+    process = context.Process(
+        target=index_owner.run, args=(settings, socket), kwargs={"ready": ready.set}
+    )
+    process.start()
+    try:
+        assert ready.wait(30)
+        assert socket.is_socket()
+
+        async def count() -> int:
+            index = RemoteIndex(socket, timeout=10)
+            await index.prepare(None)
+            try:
+                return await index.count()
+            finally:
+                await index.close()
+
+        assert asyncio.run(count()) == 0
+        os.kill(process.pid or 0, signal.SIGTERM)
+        process.join(20)
+        assert process.exitcode == 0
+        assert not socket.exists()
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 async def test_the_edge_factory_gives_a_remote_index_when_the_socket_is_set(
