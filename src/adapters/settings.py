@@ -233,7 +233,17 @@ class Settings(BaseSettings):
     qdrant_collection_name: str = Field(
         "documentation", description="Collection holding the chunks."
     )
-    qdrant_timeout: float = Field(10.0, gt=0, description="Seconds per Qdrant call.")
+    qdrant_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds per Qdrant call (to a server, or to the index owner process).",
+    )
+    index_owner_socket: Path | None = Field(
+        None,
+        description="Set by `rag-backend serve` for its worker processes: the Unix socket of "
+        "the process that holds the embedded index (VECTOR_INDEX=edge), which they query "
+        "instead of opening DATA_DIR's index themselves. Unset: the process opens it.",
+    )
 
     database: DatabaseChoice | None = Field(
         None,

@@ -79,9 +79,11 @@ class BuiltIndex:
 
 
 async def _edge_index(scope: Scope) -> BuiltIndex:
+    settings = scope.settings
+    if settings.index_owner_socket is not None:  # a worker of `serve`: the owner holds it
+        return _owned_index(scope, settings.index_owner_socket)
     from adapters.qdrant_edge import EdgeIndex
 
-    settings = scope.settings
     edge = EdgeIndex.open(settings.data_dir / "qdrant-edge", settings.qdrant_collection_name)
     scope.closers.append(edge.close)
 
@@ -89,6 +91,21 @@ async def _edge_index(scope: Scope) -> BuiltIndex:
         await edge.compact()
 
     return BuiltIndex(edge, after_deletes=compact)
+
+
+def _owned_index(scope: Scope, socket: Path) -> BuiltIndex:
+    from adapters.index_owner import RemoteIndex
+
+    remote = RemoteIndex(socket, timeout=scope.settings.qdrant_timeout)
+    scope.closers.append(remote.close)  # the connection only: the owner closes the index
+    return BuiltIndex(remote, after_deletes=remote.after_deletes, target=f"index owner at {socket}")
+
+
+def _describe_edge(settings: Settings) -> str:
+    where = f"qdrant edge (embedded) in {settings.data_dir / 'qdrant-edge'}"
+    if settings.index_owner_socket is not None:
+        return f"{where}, through its owner process at {settings.index_owner_socket}"
+    return where
 
 
 async def _qdrant_index(scope: Scope) -> BuiltIndex:
@@ -122,11 +139,7 @@ async def _memory_index(scope: Scope) -> BuiltIndex:
 
 
 VECTOR_INDEXES: dict[VectorIndexChoice, Factory[BuiltIndex]] = {
-    "edge": Factory(
-        lambda s: f"qdrant edge (embedded) in {s.data_dir / 'qdrant-edge'}",
-        _edge_index,
-        fallback=True,
-    ),
+    "edge": Factory(_describe_edge, _edge_index, fallback=True),
     "qdrant": Factory(_describe_qdrant, _qdrant_index),
     "memory": Factory(lambda s: "in-memory", _memory_index, fallback=True),
 }

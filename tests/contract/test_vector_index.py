@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,31 @@ class TestQdrantEdge(VectorIndexContract):
         from adapters.qdrant_edge import EdgeIndex
 
         return EdgeIndex.open(tmp_path / "edge", "docs")
+
+
+class TestRemoteIndex(VectorIndexContract):
+    """RemoteIndex over a real Unix socket, authenticated, to an owner serving a Qdrant
+    Edge index (in the test's loop; as a process of its own in test_index_owner_process.py)."""
+
+    @pytest.fixture(autouse=True)
+    async def owner(self, tmp_path: Path) -> AsyncIterator[None]:
+        from adapters.index_owner import serve_index
+        from adapters.qdrant_edge import EdgeIndex
+
+        edge = EdgeIndex.open(tmp_path / "edge", "docs")
+        self._socket = tmp_path / "owner.sock"
+        ready = asyncio.Event()
+        serving = asyncio.create_task(serve_index(edge, self._socket, ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 5)
+        yield
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        await edge.close()
+
+    async def make_index(self, tmp_path: Path) -> VectorIndex:
+        from adapters.index_owner import RemoteIndex
+
+        return RemoteIndex(self._socket, timeout=10)
 
 
 class TestQdrantServer(VectorIndexContract):
