@@ -34,16 +34,15 @@ def test_workers_default_to_the_cpus_the_container_may_use(
     assert worker_count(Settings(**remote, workers=2)) == 2  # type: ignore[arg-type]
 
 
-def test_an_index_held_in_the_process_serves_with_one_worker(
+def test_in_memory_adapters_serve_with_one_worker(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("entrypoints.workers.usable_cpus", lambda: 4)
-    assert worker_count(Settings(_env_file=None)) == 1  # the embedded index
+    assert worker_count(Settings(_env_file=None)) == 4  # the embedded index has an owner
+    assert worker_count(Settings(_env_file=None, vector_index="memory")) == 1
     assert not caplog.records  # nobody asked for more: nothing to warn about
-    assert worker_count(Settings(_env_file=None, workers=4)) == 1
+    assert worker_count(Settings(_env_file=None, database="memory", workers=4)) == 1
     assert "serving with 1" in caplog.text
-    memory = Settings(_env_file=None, qdrant_url="http://q:6333", database="memory", workers=2)
-    assert worker_count(memory) == 1
 
 
 def test_workers_environment_variables() -> None:
@@ -120,6 +119,15 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _holds(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` has a file open under ``folder``."""
+    try:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return False
+    return any(link.startswith(str(folder)) for link in links)
 
 
 @pytest.fixture
@@ -244,3 +252,57 @@ def test_a_worker_that_cannot_start_stops_the_service_with_its_exit_code(
         output = service.stop()
     assert service.process.returncode == 2, output
     assert "rate limits" in output and "Traceback" not in output, output
+
+
+def test_the_embedded_index_is_served_to_every_worker_by_its_owner(tmp_path: Path) -> None:
+    env = clean_env(
+        PORT=str(free_port()), DATA_DIR=str(tmp_path / "data"), DOCS_PATH=str(FIXTURES), WORKERS="2"
+    )
+    service = Served(env, tmp_path)
+    try:
+        service.wait_ready()
+        assert len(service.workers()) == 3  # two workers and the index owner
+        asked = [
+            httpx.post(f"{service.base}/chat", json={"query": "What is a topic?"}, timeout=10)
+            for _ in range(4)
+        ]
+        assert all(a.status_code == 200 and a.json()["sources"] for a in asked)
+
+        # The CLI finds the folder held and hands its ingest to the service.
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        (extra / "drones.md").write_text("# Drones\n\nA quadrotor hovers with four rotors.\n")
+        handed = subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", "ingest", str(extra)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert handed.returncode == 0 and "handing the work to it" in handed.stderr, handed
+        answer = httpx.post(
+            f"{service.base}/chat", json={"query": "How does a quadrotor hover?"}, timeout=10
+        ).json()
+        assert "rotors" in answer["response"], answer
+
+        # An owner that dies is replaced; the workers reconnect to the new one.
+        index = tmp_path / "data" / "qdrant-edge"
+        (owner,) = [pid for pid in service.workers() if _holds(pid, index)]
+        os.kill(owner, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = httpx.post(
+                f"{service.base}/chat", json={"query": "What is a topic?"}, timeout=10
+            )
+            if response.status_code == 200 and response.json()["sources"]:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"no answer after the owner died: {response.text}")
+        assert owner not in service.workers()
+        output = service.stop()
+    finally:
+        service.stop()
+    assert service.process.returncode == 0, output
+    assert "index owner (pid" in output and "exited with -9: starting another" in output, output

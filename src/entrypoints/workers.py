@@ -25,9 +25,12 @@ health monitor, accepting from the shared socket. It then only watches them:
   they are up). DOCS_PATH is ingested by the first worker only. Each worker has its
   own circuit breakers, health monitor and outbox file (docs/replicas.md).
 
-The embedded index (Qdrant Edge) admits one process per folder and the in-memory
-adapters belong to their process, so with ``VECTOR_INDEX=edge`` or ``memory`` (or
-``DATABASE=memory``) the service serves with one process whatever ``WORKERS`` says.
+The embedded index (Qdrant Edge) admits one process per folder: with several workers an
+*index owner* process holds it, started before the workers and replaced like them, and
+every worker reaches it over a Unix socket (``adapters.index_owner``; the engine's searches
+then hold the owner's GIL, not a worker's). The in-memory adapters belong to their
+process, so with ``VECTOR_INDEX=memory`` or ``DATABASE=memory`` the service serves with
+one process whatever ``WORKERS`` says.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -68,23 +72,21 @@ _SPAWN = multiprocessing.get_context("spawn")
 _PR_SET_PDEATHSIG = 1
 
 
-IN_PROCESS_INDEXES = frozenset({"edge", "memory"})
-"""Indexes held by one process: the embedded one admits one process per folder, the
-in-memory one is its process's own."""
+OWNED_INDEXES = frozenset({"edge"})
+"""Indexes one process must hold (the embedded one admits one process per folder): with
+several workers, an owner process holds it and serves it to them (adapters.index_owner)."""
 
 
 def worker_count(settings: Settings) -> int:
     """How many HTTP workers serve: WORKERS, else the CPUs the container may use; 1 when
-    the index or the database lives in the process (edge, memory)."""
+    the in-memory index or database would be each process's own."""
     wanted = settings.workers or usable_cpus()
-    held = settings.vector_index_choice in IN_PROCESS_INDEXES or settings.database == "memory"
+    held = settings.vector_index_choice == "memory" or settings.database == "memory"
     if wanted > 1 and held:
         if settings.workers:
             log.warning(
-                "WORKERS=%d, but the index (VECTOR_INDEX=%s) or the database lives in the "
-                "process: serving with 1 (a Qdrant server, QDRANT_URL, serves with %d)",
-                settings.workers,
-                settings.vector_index_choice,
+                "WORKERS=%d, but the in-memory index or database is one process's own: "
+                "serving with 1",
                 settings.workers,
             )
         return 1
@@ -92,41 +94,55 @@ def worker_count(settings: Settings) -> int:
 
 
 class Supervisor:
-    """Starts ``count`` workers on one socket, replaces the ones that die, drains them
-    all on SIGTERM/SIGINT (see the module docstring). ``run`` returns the exit code."""
+    """Starts the index owner if one is needed, then ``count`` workers on one socket;
+    replaces a process that dies, drains them all on SIGTERM/SIGINT (see the module
+    docstring). ``run`` returns the exit code."""
 
     def __init__(self, settings: Settings, count: int) -> None:
         self.settings = settings.model_copy(update={"workers": count})
         self.count = count
         self._stopping = False
         self._deaths: list[float] = []
-        self._workers: list[_Worker] = []
+        self._owner: _Child | None = None
+        self._workers: list[_Child] = []
 
     def run(self) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="rag-metrics-")
         # Read by prometheus-client when each (spawned) worker imports it.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        owner_dir = tempfile.mkdtemp(prefix="rag-index-")  # short: a socket path has ~107 bytes
         listener = _listen(self.settings)
         nonce = instance.new_nonce()
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         record: instance.Published | None = None
         try:
+            settings = self.settings
+            if settings.vector_index_choice in OWNED_INDEXES:
+                path = Path(owner_dir) / "index.sock"
+                self._owner = _Child("index owner", _own_index, (settings, path))
+                code = self._wait_started([self._owner])
+                if code is not None:
+                    return code
+                settings = settings.model_copy(update={"index_owner_socket": path})
             # The first worker prepares the schema and ingests DOCS_PATH before the others
             # start, so that whichever answers /health/ready, ready means the docs are in.
-            self._workers = [_Worker(self.settings, 0, listener, nonce)]
-            code = self._wait_started()
+            self._workers = [_Child("worker 0", _serve_worker, (settings, listener, nonce))]
+            code = self._wait_started(self._workers)
             if code is None:
+                others = settings.model_copy(update={"docs_path": ""})  # ingested once
                 self._workers += [
-                    _Worker(self.settings, slot, listener, nonce) for slot in range(1, self.count)
+                    _Child(f"worker {slot}", _serve_worker, (others, listener, nonce))
+                    for slot in range(1, self.count)
                 ]
-                code = self._wait_started()
+                code = self._wait_started(self._workers)
             if code is not None:
                 return code
             log.info(
-                "serving on %s with %d workers (pids %s)",
+                "serving on %s with %d workers (pids %s)%s",
                 instance.local_url(self.settings),
                 self.count,
                 ", ".join(str(w.pid) for w in self._workers),
+                f", the index owned by pid {self._owner.pid}" if self._owner else "",
             )
             try:
                 record = instance.publish(self.settings, nonce)
@@ -142,19 +158,23 @@ class Supervisor:
                 signal.signal(sig, handler)
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(owner_dir, ignore_errors=True)
 
     def _stop(self, sig: int, frame: FrameType | None) -> None:
         self._stopping = True
 
-    def _wait_started(self) -> int | None:
-        """None once every worker has started; else the exit code to stop with."""
+    def _children(self) -> list[_Child]:
+        return ([self._owner] if self._owner else []) + self._workers
+
+    def _wait_started(self, children: list[_Child]) -> int | None:
+        """None once every one of ``children`` has started; else the exit code to stop with."""
         while not self._stopping:
-            for worker in self._workers:  # one that dies once started is replaced later
-                if not worker.started.is_set() and not worker.process.is_alive():
-                    code = worker.process.exitcode or 1
-                    log.error("worker %d exited with %d while starting", worker.slot, code)
+            for child in children:  # one that dies once started is replaced later
+                if not child.started.is_set() and not child.process.is_alive():
+                    code = child.process.exitcode or 1
+                    log.error("%s exited with %d while starting", child.name, code)
                     return code
-            if all(worker.started.is_set() for worker in self._workers):
+            if all(child.started.is_set() for child in children):
                 return None
             time.sleep(0.05)
         return 0
@@ -162,47 +182,57 @@ class Supervisor:
     def _watch(self) -> int:
         while not self._stopping:
             time.sleep(0.2)
-            for index, worker in enumerate(self._workers):
-                if self._stopping or worker.process.is_alive():
+            for child in self._children():
+                if self._stopping or child.process.is_alive():
                     continue
                 log.error(
-                    "worker %d (pid %s) exited with %s: starting another",
-                    worker.slot,
-                    worker.pid,
-                    worker.process.exitcode,
+                    "%s (pid %s) exited with %s: starting another",
+                    child.name,
+                    child.pid,
+                    child.process.exitcode,
                 )
-                _worker_exited(worker.pid)
+                _worker_exited(child.pid)
                 now = time.monotonic()
                 self._deaths = [t for t in self._deaths if now - t < 60] + [now]
                 if len(self._deaths) > RESTARTS_PER_MINUTE:
-                    log.error("%d worker deaths within a minute: stopping", len(self._deaths))
+                    log.error("%d deaths within a minute: stopping", len(self._deaths))
                     return 1
-                self._workers[index] = worker.replacement()
+                if child is self._owner:
+                    self._owner = child.replacement()
+                else:
+                    self._workers[self._workers.index(child)] = child.replacement()
         return 0
 
     def _stop_all(self) -> None:
-        for worker in self._workers:
-            worker.terminate()
-        deadline = time.monotonic() + GRACE_SECONDS + STOP_MARGIN_SECONDS
-        for worker in self._workers:
-            worker.process.join(max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                log.error("worker %d did not stop in time: killed", worker.slot)
-                worker.process.kill()
-                worker.process.join()
-            _worker_exited(worker.pid)
+        # Workers first: what they are still answering may need the index.
+        for group in (self._workers, [self._owner] if self._owner else []):
+            for child in group:
+                child.terminate()
+            deadline = time.monotonic() + GRACE_SECONDS + STOP_MARGIN_SECONDS
+            for child in group:
+                child.process.join(max(0.0, deadline - time.monotonic()))
+                if child.process.is_alive():
+                    log.error("%s did not stop in time: killed", child.name)
+                    child.process.kill()
+                    child.process.join()
+                _worker_exited(child.pid)
 
 
-class _Worker:
-    def __init__(self, settings: Settings, slot: int, listener: socket.socket, nonce: str) -> None:
-        self.settings, self.slot, self.listener, self.nonce = settings, slot, listener, nonce
+Target = Callable[..., int]
+"""What a child process runs: its arguments, then the callback to call once started;
+returns the exit code."""
+
+
+class _Child:
+    """One spawned process of the service: a worker or the index owner."""
+
+    def __init__(self, name: str, target: Target, args: tuple[Any, ...]) -> None:
+        self.name, self._target, self._args = name, target, args
         self.started: Event = _SPAWN.Event()
-        if slot > 0:  # DOCS_PATH is ingested once, by the first worker
-            settings = settings.model_copy(update={"docs_path": ""})
         self.process: SpawnProcess = _SPAWN.Process(
-            target=_worker_main,
-            args=(settings, listener, nonce, self.started, os.getpid()),
-            name=f"rag-worker-{slot}",
+            target=_child_main,
+            args=(target, args, self.started, os.getpid()),
+            name=f"rag-{name.replace(' ', '-')}",
         )
         self.process.start()
 
@@ -210,8 +240,8 @@ class _Worker:
     def pid(self) -> int | None:
         return self.process.pid
 
-    def replacement(self) -> _Worker:
-        return _Worker(self.settings, self.slot, self.listener, self.nonce)
+    def replacement(self) -> _Child:
+        return _Child(self.name, self._target, self._args)
 
     def terminate(self) -> None:
         if self.process.is_alive() and self.process.pid is not None:
@@ -233,16 +263,36 @@ def _worker_exited(pid: int | None) -> None:
         worker_exited(pid)
 
 
-def _worker_main(
-    settings: Settings, listener: socket.socket, nonce: str, started: Event, parent: int
-) -> None:
-    """A worker process: the app of one process on the shared socket."""
+def _child_main(target: Target, args: tuple[Any, ...], started: Event, parent: int) -> None:
+    """A child process: logging as configured, then ``target``; exits with its code."""
     os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the supervisor, which forwards SIGTERM
     _die_with(parent)
-    from entrypoints import cli, logs
+    from entrypoints import logs
 
+    settings: Settings = args[0]
     logs.configure(settings.log_level, settings.log_output, secrets=settings.secret_values())
-    sys.exit(cli.serve_app(settings, sockets=[listener], nonce=nonce, on_started=started.set))
+    sys.exit(target(*args, started.set))
+
+
+def _serve_worker(
+    settings: Settings, listener: socket.socket, nonce: str, on_started: Callable[[], None]
+) -> int:
+    """A worker: the app of one process on the shared socket."""
+    from entrypoints import cli
+
+    return cli.serve_app(settings, sockets=[listener], nonce=nonce, on_started=on_started)
+
+
+def _own_index(settings: Settings, path: Path, on_started: Callable[[], None]) -> int:
+    """The index owner: the embedded index served to the workers at ``path``."""
+    from entrypoints import cli, index_owner
+
+    try:
+        index_owner.run(settings, path, ready=on_started)
+    except Exception as exc:  # one line, as a single process reports it
+        print(f"error: cannot open the index: {cli.describe(exc, settings)}", file=sys.stderr)
+        return cli.exit_code(exc)
+    return 0
 
 
 def _die_with(parent: int) -> None:

@@ -114,7 +114,7 @@ async def test_a_locked_shared_file_admits_rather_than_failing(tmp_path: Path) -
 def test_a_service_held_to_one_process_counts_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # WORKERS=4 with the embedded index serves one process (entrypoints.workers): the
+    # WORKERS=4 with an in-memory database serves one process (entrypoints.workers): the
     # app it builds must not pay for a file no other process reads.
     served: list[Settings] = []
 
@@ -124,6 +124,6 @@ def test_a_service_held_to_one_process_counts_in_memory(
 
     monkeypatch.setattr(cli, "serve_app", serve_app)
     args = argparse.Namespace(ingest=None, host=None, port=None, demo=None)
-    assert cli._serve(settings(tmp_path, workers=4), args) == 0
+    assert cli._serve(settings(tmp_path, workers=4, database="memory"), args) == 0
     app = create_app(served[0], container=None)
     assert isinstance(getattr(app.state, STATE_KEY).store, MemoryArrivals)
