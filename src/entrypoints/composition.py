@@ -151,7 +151,8 @@ VECTOR_INDEXES: dict[VectorIndexChoice, Factory[BuiltIndex]] = {
 @attrs.frozen
 class BuiltStores:
     """The database's stores, bare. ``outbox``: where chat turns wait during an
-    outage (a durable database only); ``session_ids``: what the conversations draw
+    outage (a durable database only; the file of slot 0, each process of the host
+    claiming one of its own beside it); ``session_ids``: what the conversations draw
     session ids from (the outbox creates sessions with them in an outage)."""
 
     conversations: ConversationStore

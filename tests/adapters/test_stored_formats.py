@@ -165,6 +165,6 @@ def test_outbox_records_written_by_the_earlier_outbox_still_read(tmp_path: Path)
             SESSION,
         )
         assert (created.kind, created.session, created.messages) == (Kind.CREATE, SESSION, ())
-        assert journal.messages_of(SESSION_ID) == MESSAGES
+        assert journal.batches_of(SESSION_ID) == [(appended.seq, MESSAGES)]  # seq as key
     finally:
         journal.close()

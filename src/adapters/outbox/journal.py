@@ -1,4 +1,4 @@
-"""The outbox file: a durable, ordered queue of conversation writes in SQLite.
+"""One outbox file: a durable, ordered queue of conversation writes in SQLite.
 
 Blocking: call it from a worker thread (``asyncio.to_thread``). One connection,
 serialised by a lock, so any thread may call any method.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import sqlite3
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 import attrs
@@ -17,7 +18,9 @@ from adapters.outbox.codec import decode_messages, decode_session, encode_messag
 from rag_core.conversations import Conversation, Message
 
 # AUTOINCREMENT: a sequence number is never reused, even after the newest row is
-# deleted, so "higher seq" always means "accepted later".
+# deleted, so "higher seq" always means "accepted later" within the file. ``accepted``
+# orders entries across the files of a host (adapters.outbox.order); the files written
+# before it existed get their seq (below every key handed out since).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -25,9 +28,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     session_id TEXT NOT NULL,
     payload TEXT NOT NULL,
     session TEXT,
-    parked TEXT
+    parked TEXT,
+    accepted INTEGER
 )
 """
+_COLUMNS = "seq, kind, session_id, payload, session, accepted"
 
 
 class Kind(enum.StrEnum):
@@ -45,6 +50,8 @@ class Entry:
     session_id: str
     messages: tuple[Message, ...] = ()
     session: Conversation | None = None
+    accepted: int = 0  # its place in the host's order of acceptance
+    file: Path | None = None  # the journal it is in
 
 
 class Journal:
@@ -52,12 +59,14 @@ class Journal:
 
     Every write is committed before it returns, in WAL mode with
     ``synchronous=FULL``: once a method returns, the write survives a process
-    crash and a power loss. Entries come back in the order they were added.
-    A parked entry (one that failed for a reason other than an outage) stays in
-    the file, out of the queue, for an operator to inspect.
+    crash and a power loss. Entries come back in the order they were accepted (the
+    ``accepted`` key each was added with). A parked entry (one that failed for a
+    reason other than an outage) stays in the file, out of the queue, for an operator
+    to inspect.
     """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # Users' messages: readable by the service alone (SQLite gives its -wal and
         # -shm files the mode of the database file).
@@ -71,48 +80,62 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.execute(_SCHEMA)
+            self._migrate()
         except BaseException:
             self._db.close()
             raise
 
     def add_messages(
-        self, session_id: str, messages: list[Message], session: Conversation | None
+        self,
+        session_id: str,
+        messages: list[Message],
+        session: Conversation | None,
+        accepted: int,
     ) -> int:
         """Queue a batch; returns how many entries are pending."""
         snapshot = encode_session(session) if session is not None else None
-        return self._add(Kind.MESSAGES, session_id, encode_messages(messages), snapshot)
+        payload = encode_messages(messages)
+        return self._add(Kind.MESSAGES, session_id, payload, snapshot, accepted)
 
-    def add_session(self, session: Conversation) -> int:
+    def add_session(self, session: Conversation, accepted: int) -> int:
         """Queue the creation of a session; returns how many entries are pending."""
-        return self._add(Kind.CREATE, session.id, encode_session(session), None)
+        return self._add(Kind.CREATE, session.id, encode_session(session), None, accepted)
 
-    def first(self) -> Entry | None:
-        """The oldest pending entry."""
+    def first(self, excluding: Collection[str] = ()) -> Entry | None:
+        """The oldest pending entry of a session not in ``excluding``."""
+        skipped = list(excluding)
+        marks = ", ".join("?" * len(skipped))
         with self._lock:
             row = self._db.execute(
-                "SELECT seq, kind, session_id, payload, session FROM outbox"
-                " WHERE parked IS NULL ORDER BY seq LIMIT 1"
+                f"SELECT {_COLUMNS} FROM outbox WHERE parked IS NULL"
+                f" AND session_id NOT IN ({marks}) ORDER BY accepted, seq LIMIT 1",
+                skipped,
             ).fetchone()
-        return None if row is None else _entry(row)
+        return None if row is None else self._entry(row)
 
     def entries(self) -> list[Entry]:
         """Every pending entry, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, kind, session_id, payload, session FROM outbox"
-                " WHERE parked IS NULL ORDER BY seq"
+                f"SELECT {_COLUMNS} FROM outbox WHERE parked IS NULL ORDER BY accepted, seq"
             ).fetchall()
-        return [_entry(row) for row in rows]
+        return [self._entry(row) for row in rows]
 
-    def messages_of(self, session_id: str) -> list[Message]:
-        """The pending messages of one session, in the order they were queued."""
+    def batches_of(self, session_id: str) -> list[tuple[int, list[Message]]]:
+        """The pending batches of one session with their acceptance keys, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT payload FROM outbox WHERE parked IS NULL AND kind = ? AND session_id = ?"
-                " ORDER BY seq",
+                "SELECT accepted, payload FROM outbox"
+                " WHERE parked IS NULL AND kind = ? AND session_id = ? ORDER BY accepted, seq",
                 (Kind.MESSAGES.value, session_id),
             ).fetchall()
-        return [message for (payload,) in rows for message in decode_messages(payload)]
+        return [(accepted, decode_messages(payload)) for accepted, payload in rows]
+
+    def last_accepted(self) -> int:
+        """The highest acceptance key in the file, parked entries included (0: none)."""
+        with self._lock:
+            row = self._db.execute("SELECT max(accepted) FROM outbox").fetchone()
+        return int(row[0] or 0)
 
     def remove(self, seq: int) -> int:
         """Delete a replayed entry; returns how many are pending."""
@@ -139,22 +162,48 @@ class Journal:
         with self._lock:
             self._db.close()
 
-    def _add(self, kind: Kind, session_id: str, payload: str, session: str | None) -> int:
+    def _add(
+        self, kind: Kind, session_id: str, payload: str, session: str | None, accepted: int
+    ) -> int:
         with self._lock:
             self._db.execute(
-                "INSERT INTO outbox (kind, session_id, payload, session) VALUES (?, ?, ?, ?)",
-                (kind.value, session_id, payload, session),
+                "INSERT INTO outbox (kind, session_id, payload, session, accepted)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (kind.value, session_id, payload, session, accepted),
             )
             return self._count()
+
+    def _migrate(self) -> None:
+        """Give the entries of a file from before the acceptance keys their seq as key
+        (the column too, if the file has none), in one transaction."""
+        if "accepted" in self._columns() and not self._unkeyed():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if "accepted" not in self._columns():  # unless another process just added it
+                self._db.execute("ALTER TABLE outbox ADD COLUMN accepted INTEGER")
+            self._db.execute("UPDATE outbox SET accepted = seq WHERE accepted IS NULL")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _unkeyed(self) -> bool:
+        row = self._db.execute("SELECT EXISTS (SELECT 1 FROM outbox WHERE accepted IS NULL)")
+        return bool(row.fetchone()[0])
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+
+    def _entry(self, row: tuple[int, str, str, str, str | None, int]) -> Entry:
+        seq, kind, session_id, payload, session, accepted = row
+        if kind == Kind.CREATE:
+            created = decode_session(payload)
+            return Entry(seq, Kind.CREATE, session_id, (), created, accepted, self.path)
+        snapshot = decode_session(session) if session is not None else None
+        messages = tuple(decode_messages(payload))
+        return Entry(seq, Kind.MESSAGES, session_id, messages, snapshot, accepted, self.path)
 
     def _count(self) -> int:
         row = self._db.execute("SELECT count(*) FROM outbox WHERE parked IS NULL").fetchone()
         return int(row[0])
-
-
-def _entry(row: tuple[int, str, str, str, str | None]) -> Entry:
-    seq, kind, session_id, payload, session = row
-    if kind == Kind.CREATE:
-        return Entry(seq, Kind.CREATE, session_id, session=decode_session(payload))
-    snapshot = decode_session(session) if session is not None else None
-    return Entry(seq, Kind.MESSAGES, session_id, tuple(decode_messages(payload)), snapshot)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.outbox.chat_view import chat_view
-from adapters.outbox.journal import Journal, Kind
+from adapters.outbox.holdings import Holdings
+from adapters.outbox.journal import Entry, Kind
 from adapters.outbox.recall import Recall
 from adapters.outbox.replay import replay
 from adapters.system import SystemClock
@@ -30,27 +31,41 @@ class OutboxConversationStore:
 
     ``append`` never loses a batch to an outage: when ``inner`` raises
     DependencyUnavailable, or gives no answer within ``timeout`` seconds (a last-resort
-    deadline on every call to ``inner``), the batch is committed to the SQLite file at
-    ``path`` (WAL, ``synchronous=FULL``) and ``append`` returns normally. While any
-    entry is pending, new batches of every session queue behind it, so the database
-    gets them in the order they were accepted. :meth:`flush` replays entries oldest
-    first and deletes each once written; replays are idempotent (message ids), so a
-    crash between write and delete, or a timed-out write that lands later, cannot
-    duplicate a message. A new instance on the same ``path`` picks up what an earlier
-    process left. Batches are validated before they are queued (InvalidInput, as the
-    adapters do); an entry that fails at replay for another reason than an outage
-    (its session deleted meanwhile) is parked: kept in the file, logged, counted.
+    deadline on every call to ``inner``), the batch is committed to this process's
+    SQLite file (``path`` or a sibling, below; WAL, ``synchronous=FULL``) and
+    ``append`` returns normally. While any entry is pending, new batches of every
+    session queue behind it, so the database gets them in the order they were
+    accepted. :meth:`flush` replays entries oldest first and deletes each once
+    written; replays are idempotent (message ids), so a crash between write and
+    delete, or a timed-out write that lands later, cannot duplicate a message. A new
+    instance on the same ``path`` picks up what an earlier process left. Batches are
+    validated before they are queued (InvalidInput, as the adapters do); an entry that
+    fails at replay for another reason than an outage (its session deleted meanwhile)
+    is parked: kept in the file, logged, counted.
 
     Every other call goes to ``inner``. While entries are pending, reads and writes
-    flush first, so a read never misses a queued turn, and raise
+    flush first, so a read never misses a turn queued here, and raise
     DependencyUnavailable when that cannot finish: in an outage this face answers 503,
     never a partial history. :meth:`chat_view` is the face that keeps chat answering.
 
     ``session_ids`` gives the ids of sessions the chat view creates in an outage
     (without it, creating a session needs the database); they are created in
-    ``inner`` with that id on replay (``create_session_with_id``). One process per
-    ``path`` is the intended setup (two are safe, replays being idempotent, but
-    unordered).
+    ``inner`` with that id on replay (``create_session_with_id``).
+
+    Any number of processes may share ``path``'s folder. Each claims a file of its own
+    for as long as it is open (:mod:`~adapters.outbox.slots`: ``path`` itself when it
+    is free, so a single process works as it always did, else ``outbox-1.db``, ...),
+    and adopts the files nobody holds that still have entries (a process that died, a
+    slot beyond a smaller number of processes) at start-up and from :meth:`run`
+    (:meth:`adopt`), replaying them with its own until they are empty, then giving
+    them back. An entry never moves between files and only a file's holder replays it,
+    so a crash loses nothing and no entry is replayed by two processes. Entries carry
+    the host-wide order in which they were accepted: a process replays what it holds
+    in that order, and a session's entry waits while another process holds an earlier
+    one of that session (a new batch of it queues behind rather than going straight
+    through), so a session's turns reach ``inner`` in order whichever process took
+    them. :meth:`pending` and :meth:`parked` count what this process holds; its reads
+    flush only that (another process's turns arrive when it replays them).
     """
 
     def __init__(
@@ -68,21 +83,29 @@ class OutboxConversationStore:
         self._ids = session_ids
         self._clock: Clock = clock or SystemClock()
         self._timeout = timeout
-        self._journal = Journal(path)
+        self._holdings = Holdings(path)
         # Its own thread: journal writes must not wait behind database calls hung in
         # the default executor (a black-holed connection blocks its thread for good).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._lock = asyncio.Lock()
         self._closed = False
         self._recall = Recall()
-        entries = self._journal.entries()
+        try:
+            adopted = self._holdings.adopt()
+            entries = self._holdings.entries()
+            self._parked = self._holdings.parked()
+        except BaseException:
+            self._holdings.close()
+            self._executor.shutdown()
+            raise
         self._pending = len(entries)
-        self._parked = self._journal.parked()
-        for entry in entries:
-            if entry.kind is Kind.CREATE and entry.session is not None:
-                self._recall.pin(entry.session)
-            elif entry.session is not None:
-                self._recall.saw_sessions([entry.session])
+        self._remember(entries)
+        log.info("outbox file %s (%d pending)%s", self.path, self._pending, _adopted_note(adopted))
+
+    @property
+    def path(self) -> Path:
+        """The outbox file this process claimed (see :mod:`adapters.outbox.slots`)."""
+        return self._holdings.path
 
     def pending(self) -> int:
         """How many entries wait to be written (for health and metrics)."""
@@ -102,11 +125,18 @@ class OutboxConversationStore:
         return chat_view(self)
 
     async def flush(self) -> int:
-        """Write pending entries to ``inner``, oldest first; returns how many were
-        written. Stops at the first DependencyUnavailable. One flush at a time."""
+        """Write pending entries to ``inner``, earliest accepted first; returns how
+        many were written. Stops at the first DependencyUnavailable. A session whose
+        earlier entry is in a file another process holds waits (its next entries too)
+        until a later flush. One flush at a time."""
         async with self._lock:
             flushed = 0
-            while (entry := await self._in_journal(self._journal.first)) is not None:
+            waiting: set[str] = set()  # sessions behind an entry held elsewhere
+            holdings = self._holdings
+            while (entry := await self._in_journal(holdings.first, waiting)) is not None:
+                if await self._in_journal(holdings.earlier_elsewhere, entry):
+                    waiting.add(entry.session_id)
+                    continue
                 try:
                     await replay(entry, self._inner, self._call)
                 except DependencyUnavailable as exc:
@@ -119,24 +149,48 @@ class OutboxConversationStore:
                         *(entry.seq, entry.kind.value, entry.session_id, reason),
                         exc_info=True,
                     )
-                    self._pending = await self._in_journal(self._journal.park, entry.seq, reason)
+                    self._pending = await self._in_journal(holdings.park, entry, reason)
                     self._parked += 1
                 else:
-                    self._pending = await self._in_journal(self._journal.remove, entry.seq)
+                    self._pending = await self._in_journal(holdings.remove, entry)
                     flushed += 1
                 if entry.kind is Kind.CREATE:
                     self._recall.unpin(entry.session_id)
-            self._pending = 0  # repairs a count left stale by a cancelled write
+            if waiting:
+                log.info("outbox: %d sessions wait for another process's turns", len(waiting))
+            # Also repairs a count left stale by a cancelled write.
+            self._pending = await self._in_journal(holdings.settle)
             return flushed
 
+    async def adopt(self) -> int:
+        """Hold the outbox files of the host that nobody holds but that have entries
+        (a process that died, a slot beyond a smaller number of processes), to replay
+        them with this process's own; returns how many pending entries came. Done at
+        start-up and by :meth:`run`. Files are given back once empty."""
+        async with self._lock:
+            if self._closed:
+                return 0
+            adopted = await self._in_journal(self._holdings.adopt)
+            if not adopted:
+                return 0
+            entries = await self._in_journal(self._holdings.entries)
+            self._parked = await self._in_journal(self._holdings.parked)
+            came = len(entries) - self._pending
+            self._pending = len(entries)
+            self._remember([entry for entry in entries if entry.file in adopted])
+            log.warning("outbox adopted %d pending entries%s", came, _adopted_note(adopted))
+            return came
+
     async def run(self, interval: float = 5.0) -> None:
-        """Flush every ``interval`` seconds while entries are pending, until cancelled."""
+        """Every ``interval`` seconds until cancelled: adopt orphaned outbox files,
+        and flush while entries are pending."""
         while True:
-            if self._pending:
-                try:
+            try:
+                await self.adopt()
+                if self._pending:
                     await self.flush()
-                except Exception:
-                    log.exception("outbox flush failed")
+            except Exception:
+                log.exception("outbox flush failed")
             await asyncio.sleep(interval)
 
     async def close(self) -> None:
@@ -145,7 +199,7 @@ class OutboxConversationStore:
             if self._closed:
                 return
             self._closed = True
-            await self._in_journal(self._journal.close)
+            await self._in_journal(self._holdings.close)
         await asyncio.to_thread(self._executor.shutdown)
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
@@ -154,7 +208,7 @@ class OutboxConversationStore:
         if not batch:  # nothing to keep; only the session's existence is checked
             await self._call(self._inner.append(session_id, batch))
             return
-        if not self._pending:
+        if not self._pending and not await self._held_elsewhere(session_id):
             try:
                 await self._call(self._inner.append(session_id, batch))
             except DependencyUnavailable as exc:
@@ -163,7 +217,7 @@ class OutboxConversationStore:
                 self._recall.appended(session_id, batch, self._clock.now())
                 return
         snapshot = self._recall.session(session_id)
-        add = self._journal.add_messages
+        add = self._holdings.add_messages
         self._pending = await self._in_journal(add, session_id, batch, snapshot)
         self._recall.appended(session_id, batch, self._clock.now())
 
@@ -226,7 +280,7 @@ class OutboxConversationStore:
         """The session's newest messages seen here, then its pending ones."""
         known = {m.id: m for m in self._recall.messages(session_id)}
         if self._pending:
-            for message in await self._in_journal(self._journal.messages_of, session_id):
+            for message in await self._in_journal(self._holdings.messages_of, session_id):
                 known.setdefault(message.id, message)
         return list(known.values())
 
@@ -239,10 +293,24 @@ class OutboxConversationStore:
             raise cause
         now = self._clock.now().astimezone(UTC)
         session = Conversation(self._ids.new_id(), user_id, title, now, now)
-        self._pending = await self._in_journal(self._journal.add_session, session)
+        self._pending = await self._in_journal(self._holdings.add_session, session)
         self._recall.pin(session)
         log.warning("%s; session %s created in the outbox", cause, session.id)
         return session
+
+    def _remember(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            if entry.kind is Kind.CREATE and entry.session is not None:
+                self._recall.pin(entry.session)
+            elif entry.session is not None:
+                self._recall.saw_sessions([entry.session])
+
+    async def _held_elsewhere(self, session_id: str) -> bool:
+        """Whether another process's file (or an orphan) has a pending entry of the
+        session: then its new batch goes behind it, not straight to ``inner``."""
+        if not self._holdings.elsewhere():  # one listdir: the usual case, no thread hop
+            return False
+        return await self._in_journal(self._holdings.held_elsewhere, session_id)
 
     async def _drained(self) -> None:
         if not self._pending:
@@ -266,3 +334,7 @@ class OutboxConversationStore:
 
     async def _in_journal(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+
+def _adopted_note(adopted: list[Path]) -> str:
+    return f"; adopted {', '.join(p.name for p in adopted)}" if adopted else ""
