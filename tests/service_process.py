@@ -26,10 +26,13 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any of the service's settings, plus ``extra``."""
+    """The test process's environment without any of the service's settings, plus ``extra``.
+
+    ``WORKERS=1`` unless ``extra`` says otherwise: the default (the machine's CPUs) would
+    make a test's process tree depend on the machine; tests/test_workers.py runs several."""
     settings = variable_names()
     keep = {k: v for k, v in os.environ.items() if k.upper() not in settings}
-    return {**keep, **extra}
+    return {**keep, "WORKERS": "1", **extra}
 
 
 def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
