@@ -62,8 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--warmup",
         type=float,
-        default=3.0,
-        help="unrecorded seconds per level (more than one latency, so the loop is steady)",
+        default=8.0,
+        help="unrecorded seconds per level: several latencies, so the first burst of N "
+        "requests has passed and the loop is steady",
     )
     p.add_argument("--first-byte-latency", type=float, default=1.0)
     p.add_argument("--embedding-latency", type=float, default=0.05)
@@ -119,6 +120,15 @@ def _annotate(r: dict[str, Any], users: int, floor: float) -> dict[str, Any]:
     r["floor_s"] = floor
     if "service_cpu_percent" in r and rate:
         r["cpu_ms_per_request"] = round(r["service_cpu_percent"] * 10 / rate, 2)
+    p50 = r["latency_ms"].get("p50")
+    window_ms = 1000 * r["duration_s"]
+    if p50 is None or p50 * 3 > window_ms:
+        # A closed loop is steady only after a few latencies: the first burst of N requests
+        # all arrives at once. Flag it rather than report a transient as a rate.
+        r["window_note"] = (
+            f"window {r['duration_s']} s < 3 latencies (p50 {p50} ms): not steady, "
+            "raise --duration and --warmup"
+        )
     return r
 
 
@@ -361,6 +371,7 @@ def _row(name: str, r: dict[str, Any]) -> str:
         f"{r['ideal_rps']} (started+answered in window {r['throughput_rps']}), latency "
         f"p50/p95/p99 {lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')} ms, errors "
         f"{r['errors']} {r['error_kinds'] or ''}{cpu}"
+        + (f" [{r['window_note']}]" if r.get("window_note") else "")
     )
 
 
@@ -392,8 +403,12 @@ def summary(result: dict[str, Any]) -> list[str]:
             ratios = []
             for r in part["levels"]:
                 other = by_users.get(r["concurrency"])
-                if other and other.get("completions_rps"):
+                if not other:
+                    continue
+                if other.get("completions_rps"):
                     ratio = r["completions_rps"] / other["completions_rps"]
                     ratios.append(f"u={r['concurrency']} {ratio:.2f}x")
+                else:
+                    ratios.append(f"u={r['concurrency']} - (the peer answered none in the window)")
             lines.append(f"service WORKERS={n} / peer throughput: {', '.join(ratios)}")
     return lines
