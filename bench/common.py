@@ -275,6 +275,39 @@ def fake_openai(
         proc.stop(timeout=5)
 
 
+_FAKE_QDRANT_MAIN = """
+import signal, threading
+from fakes.qdrant_server import FakeQdrantServer
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+with FakeQdrantServer() as server:
+    print("fake Qdrant on", server.url, flush=True)
+    stop.wait()
+"""
+
+
+@contextlib.contextmanager
+def fake_qdrant() -> Iterator[Proc]:
+    """tests/fakes/qdrant_server.py as its own process: a Qdrant REST server backed by
+    qdrant-client's local mode (in memory, one request at a time). Not a Qdrant server's
+    performance: a stand-in so that several workers can share one index here."""
+    proc = _spawn(
+        "fake-qdrant", [PYTHON, "-c", _FAKE_QDRANT_MAIN], clean_env(PYTHONPATH=str(TESTS)), TESTS
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not proc.base_url:
+            for line in proc.tail(5).splitlines():
+                if line.startswith("fake Qdrant on "):
+                    proc.base_url = line.removeprefix("fake Qdrant on ").strip()
+            if proc.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"fake Qdrant did not start:\n{proc.tail()}")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.stop(timeout=5)
+
+
 def service_env(
     data_dir: Path,
     port: int,
@@ -674,6 +707,7 @@ class TreeSampler:
                 "pid": pid,
                 "role": "parent" if pid == self.pid else "child",
                 "command": command_line(pid),
+                "cpu_seconds": round(self.last.get(pid, 0.0) - self.first.get(pid, 0.0), 2),
                 **rss_mb(pid),
             }
             for pid in process_tree(self.pid)

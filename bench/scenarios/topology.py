@@ -25,6 +25,7 @@ whatever their start), ratio = completions_rps / (users / L).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ from bench.common import (
     TreeSampler,
     clean_env,
     fake_openai,
+    fake_qdrant,
     free_port,
     loadgen,
     log,
@@ -82,7 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="VECTOR_INDEX for the service (unset: its default, edge). memory and qdrant "
         "ingest the corpus at start-up (DOCS_PATH) into a fresh DATA_DIR",
     )
-    p.add_argument("--qdrant-url", default="", help="QDRANT_URL with --vector-index qdrant")
+    p.add_argument(
+        "--qdrant-url",
+        default="",
+        help="QDRANT_URL with --vector-index qdrant; 'fake': tests/fakes/qdrant_server.py in "
+        "its own process, fresh per service run (a stand-in: it serves one request at a time)",
+    )
     p.add_argument(
         "--peer",
         action=argparse.BooleanOptionalAction,
@@ -175,10 +182,16 @@ def _levels_for(
     floor: float,
     bodies: Path,
     label: str,
+    qdrant: Proc | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for level in users:
-        with TreeSampler(proc.pid) as tree, Sampler(fake.pid) as fake_sampler:
+        qdrant_sampler = Sampler(qdrant.pid) if qdrant is not None else None
+        with (
+            TreeSampler(proc.pid) as tree,
+            Sampler(fake.pid) as fake_sampler,
+            qdrant_sampler or contextlib.nullcontext(),
+        ):
             r = loadgen(
                 proc.base_url,
                 "/chat",
@@ -192,6 +205,8 @@ def _levels_for(
             )
         r.update(tree.summary())
         r["fake_cpu_percent"] = fake_sampler.summary()["service_cpu_percent"]
+        if qdrant_sampler is not None:
+            r["fake_qdrant_cpu_percent"] = qdrant_sampler.summary()["service_cpu_percent"]
         rows.append(_annotate(r, level, floor))
         lat = r["latency_ms"]
         log(
@@ -219,7 +234,7 @@ def _settle(pid: int, timeout: float = 15.0) -> int:
 
 
 def _service_data(
-    args: argparse.Namespace, chunks: int | None, docs: Path, label: str
+    args: argparse.Namespace, chunks: int | None, docs: Path, label: str, qdrant_url: str
 ) -> tuple[Path, dict[str, str]]:
     """A DATA_DIR for one service run and the env it needs beyond the defaults."""
     extra: dict[str, str] = {}
@@ -232,9 +247,7 @@ def _service_data(
     data.mkdir(parents=True)
     extra.update(VECTOR_INDEX=args.vector_index, DOCS_PATH=str(docs))
     if args.vector_index == "qdrant":
-        if not args.qdrant_url:
-            raise SystemExit("--vector-index qdrant needs --qdrant-url")
-        extra["QDRANT_URL"] = args.qdrant_url
+        extra["QDRANT_URL"] = qdrant_url
     return data, extra
 
 
@@ -248,22 +261,31 @@ def run_service(
     chunks: int | None,
     docs: Path,
 ) -> dict[str, Any]:
-    data, extra = _service_data(args, chunks, docs, f"topology-w{workers}")
-    env = service_env(data, free_port(), openai=fake, extra={"WORKERS": str(workers), **extra})
-    with running_service(env, timeout=300) as svc:
+    with contextlib.ExitStack() as stack:
+        qdrant = None
+        url = args.qdrant_url
+        if args.vector_index == "qdrant" and url == "fake":
+            qdrant = stack.enter_context(fake_qdrant())
+            url = qdrant.base_url
+        data, extra = _service_data(args, chunks, docs, f"topology-w{workers}", url)
+        env = service_env(data, free_port(), openai=fake, extra={"WORKERS": str(workers), **extra})
+        svc = stack.enter_context(running_service(env, timeout=300))
         processes = _settle(svc.pid)
         part: dict[str, Any] = {
             "workers_setting": workers,
             "env": dict(extra),
             "ready_seconds": round(svc.extra["ready_seconds"], 2),
             "processes_at_start": processes,
+            "fake_qdrant": qdrant is not None,
         }
         if workers > 1 and processes < 2:
             note = f"WORKERS={workers} but the service runs {processes} process"
-            part["note"] = note + " (WORKERS not in effect here)"
+            part["note"] = note + (
+                " (VECTOR_INDEX edge and memory serve with one: --vector-index qdrant)"
+            )
             log(part["note"])
         part["levels"] = _levels_for(
-            svc, fake, users, args, floor, bodies, f"service WORKERS={workers}"
+            svc, fake, users, args, floor, bodies, f"service WORKERS={workers}", qdrant
         )
     return part
 
@@ -318,6 +340,8 @@ def run_peer(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.vector_index == "qdrant" and not args.qdrant_url:
+        raise SystemExit("--vector-index qdrant needs --qdrant-url (a server's URL, or fake)")
     users = _levels(args.users)
     workers = _levels(args.workers)
     floor = args.first_byte_latency + args.embedding_latency
@@ -358,13 +382,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _row(name: str, r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
-    rss = ", ".join(f"{p['role']} {p.get('VmHWM', '?')}" for p in r.get("service_processes", []))
+    rss = ", ".join(
+        f"{p['role']} {p.get('VmHWM', '?')} ({p.get('cpu_seconds')} s CPU)"
+        for p in r.get("service_processes", [])
+    )
     cpu = ""
+    qdrant = ""
+    if "fake_qdrant_cpu_percent" in r:
+        qdrant = f"fake Qdrant {r['fake_qdrant_cpu_percent']}%, "
     if "service_cpu_percent" in r:
         cpu = (
             f", CPU {r['service_cpu_percent']}% = {r.get('cpu_ms_per_request')} ms/request over "
-            f"{r['service_processes_max']} processes (fake {r.get('fake_cpu_percent')}%, loadgen "
-            f"{r.get('loadgen_cpu_percent')}%), peak RSS MB {rss}"
+            f"{r['service_processes_max']} processes (fake {r.get('fake_cpu_percent')}%, "
+            f"{qdrant}loadgen {r.get('loadgen_cpu_percent')}%), peak RSS MB (CPU) {rss}"
         )
     return (
         f"  {name} u={r['concurrency']}: {r['completions_rps']} rps = {r['ratio_to_ideal']} x ideal "
