@@ -280,9 +280,7 @@ def run_service(
         }
         if workers > 1 and processes < 2:
             note = f"WORKERS={workers} but the service runs {processes} process"
-            part["note"] = note + (
-                " (VECTOR_INDEX edge and memory serve with one: --vector-index qdrant)"
-            )
+            part["note"] = note + (" (VECTOR_INDEX=memory serves with one process)")
             log(part["note"])
         part["levels"] = _levels_for(
             svc, fake, users, args, floor, bodies, f"service WORKERS={workers}", qdrant
