@@ -127,6 +127,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid``: /proc/PID/task/*/children, or (kernels without it)
+    every /proc/*/stat whose parent is ``pid``."""
+    found: set[int] = set()
+    tasks = Path(f"/proc/{pid}/task")
+    files = list(tasks.glob("*/children")) if tasks.is_dir() else []
+    if files:
+        for file in files:
+            with contextlib.suppress(OSError, ValueError):
+                found.update(int(x) for x in file.read_text().split())
+        return sorted(found)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+    return sorted(found)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants alive now (parent first)."""
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        if current in tree or not Path(f"/proc/{current}").exists():
+            continue
+        tree.append(current)
+        queue.extend(children(current))
+    return tree
+
+
+def command_line(pid: int, width: int = 120) -> str:
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:width]
+    return ""
+
+
 # -- processes ---------------------------------------------------------------------
 
 
@@ -232,6 +269,39 @@ def fake_openai(
                 pass
             if proc.popen.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"fake OpenAI did not start:\n{proc.tail()}")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.stop(timeout=5)
+
+
+_FAKE_QDRANT_MAIN = """
+import signal, threading
+from fakes.qdrant_server import FakeQdrantServer
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+with FakeQdrantServer() as server:
+    print("fake Qdrant on", server.url, flush=True)
+    stop.wait()
+"""
+
+
+@contextlib.contextmanager
+def fake_qdrant() -> Iterator[Proc]:
+    """tests/fakes/qdrant_server.py as its own process: a Qdrant REST server backed by
+    qdrant-client's local mode (in memory, one request at a time). Not a Qdrant server's
+    performance: a stand-in so that several workers can share one index here."""
+    proc = _spawn(
+        "fake-qdrant", [PYTHON, "-c", _FAKE_QDRANT_MAIN], clean_env(PYTHONPATH=str(TESTS)), TESTS
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not proc.base_url:
+            for line in proc.tail(5).splitlines():
+                if line.startswith("fake Qdrant on "):
+                    proc.base_url = line.removeprefix("fake Qdrant on ").strip()
+            if proc.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"fake Qdrant did not start:\n{proc.tail()}")
             time.sleep(0.05)
         yield proc
     finally:
@@ -588,5 +658,73 @@ class Sampler:
             "service_cpu_percent": round(100 * (self._cpu1 - self._cpu0) / elapsed, 1),
             "service_rss_peak_mb": max(rss),
             "service_threads_max": max(threads),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        }
+
+
+class TreeSampler:
+    """Like :class:`Sampler`, for a process and all its descendants (a supervisor and its
+    workers): CPU summed over every process of the tree during the block (a process born
+    in it counts from zero, one that exits counts up to its last sample), the largest
+    number of processes seen, and each process's memory at the end (``VmHWM``: its peak)."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.rss_total: list[float] = []
+        self.max_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = self._t1 = 0.0
+        self.processes: list[dict[str, Any]] = []
+
+    def _sample(self, baseline: bool) -> None:
+        pids = process_tree(self.pid)
+        self.max_processes = max(self.max_processes, len(pids))
+        total = 0.0
+        for pid in pids:
+            cpu = cpu_seconds(pid)
+            self.first.setdefault(pid, cpu if baseline else 0.0)
+            self.last[pid] = cpu
+            total += rss_mb(pid).get("VmRSS", 0.0)
+        self.rss_total.append(total)
+
+    def __enter__(self) -> TreeSampler:
+        self._t0 = time.monotonic()
+        self._sample(baseline=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample(baseline=False)
+        self._t1 = time.monotonic()
+        self.processes = [
+            {
+                "pid": pid,
+                "role": "parent" if pid == self.pid else "child",
+                "command": command_line(pid),
+                "cpu_seconds": round(self.last.get(pid, 0.0) - self.first.get(pid, 0.0), 2),
+                **rss_mb(pid),
+            }
+            for pid in process_tree(self.pid)
+        ]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample(baseline=False)
+
+    def summary(self) -> dict[str, Any]:
+        elapsed = max(self._t1 - self._t0, 1e-9)
+        cpu = sum(self.last[pid] - self.first[pid] for pid in self.last)
+        return {
+            "service_cpu_percent": round(100 * cpu / elapsed, 1),
+            "service_cpu_seconds": round(cpu, 2),
+            "service_processes_max": self.max_processes,
+            "service_rss_total_peak_mb": round(max(self.rss_total or [0.0]), 1),
+            "service_processes": self.processes,
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
         }

@@ -11,6 +11,10 @@ latency p50/p95/p99/max in ms, overhead (latency - ``--injected`` upstream secon
 and with ``--stream`` the time to first byte and to the first ``delta`` event (and
 its overhead over ``--injected-first-token``). Answers' ``mode`` values are counted
 (a chat answer that fell back to ``extractive`` did not wait for the model).
+``throughput_rps`` counts the requests both started and answered in the window: with a
+latency L of the order of the window it reads about (1 - L / window) of the closed loop's
+rate; ``completions_rps`` counts every answer that arrived in the window, whenever it was
+sent (N / L in steady state: the figure to hold against the ideal N / L).
 
 Engines: ``httpx`` (default; one AsyncClient, with one keep-alive connection, per user) and
 ``raw`` (a minimal HTTP/1.1 keep-alive client on asyncio streams, Content-Length
@@ -120,6 +124,7 @@ class Run:
         self.cpu0 = 0.0
         self.measure_from = 0.0
         self.stop_at = 0.0
+        self.completed = 0  # answered (no error) inside the window, whenever started
 
     def may_send(self) -> bool:
         if time.perf_counter() >= self.stop_at:
@@ -130,6 +135,8 @@ class Run:
         return True
 
     def record(self, sample: Sample) -> None:
+        if sample.error is None and self.measure_from <= sample.ended <= self.stop_at:
+            self.completed += 1
         if sample.started >= self.measure_from:
             self.samples.append(sample)
 
@@ -304,6 +311,7 @@ class Run:
             "errors": sum(errors.values()),
             "error_kinds": dict(errors),
             "throughput_rps": round(done_in_window / window, 1),
+            "completions_rps": round(self.completed / window, 1),
             "latency_ms": summary_ms([s.latency for s in ok]),
             "modes": dict(Counter(s.mode for s in ok if s.mode)),
         }

@@ -9,6 +9,7 @@
     .venv/bin/python -m bench.run memory     # resident memory, empty and 10k chunks
     .venv/bin/python -m bench.run hostile    # huge bodies and heads, slow clients, forged XFF
     .venv/bin/python -m bench.run hung_model # /chat with the model black-holed: deadlines, circuit
+    .venv/bin/python -m bench.run topology   # /chat at 1, 2 workers x 50/200/500 users, LlamaIndex peer
     .venv/bin/python -m bench.run all        # all of the above, in that order
 
 Each prints a summary and writes bench/results/<scenario>-<time>.json (with the date,
@@ -36,6 +37,7 @@ SCENARIOS = (
     "memory",
     "hostile",
     "hung_model",
+    "topology",
 )
 
 
