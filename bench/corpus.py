@@ -295,3 +295,16 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def fake_chat_body() -> dict[str, object]:
+    """A chat completion request the size of the service's prompt (numbered sources and a
+    question), for calling the fake server directly: its own cost under load."""
+    passage = " ".join(queries(40))
+    return {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Answer from the numbered sources."},
+            {"role": "user", "content": f"[1] Title > Heading (/docs/x)\n{passage}\n\n[2] x\n\nQ?"},
+        ],
+    }

@@ -56,14 +56,7 @@ def _levels(text: str) -> list[int]:
 def calibrate_fake(fake_url: str, levels: list[int], duration: float) -> list[dict[str, Any]]:
     """The fake's own time: the load generator calls its chat endpoint directly with a
     prompt the size of the service's (its injected first-byte latency is subtracted)."""
-    passage = " ".join(corpus.queries(40))
-    body = {
-        "model": "gpt-4o-mini",
-        "messages": [
-            {"role": "system", "content": "Answer from the numbered sources."},
-            {"role": "user", "content": f"[1] Title > Heading (/docs/x)\n{passage}\n\n[2] x\n\nQ?"},
-        ],
-    }
+    body = corpus.fake_chat_body()
     out = []
     for level in levels:
         r = loadgen(

@@ -143,14 +143,7 @@ def fake_alone(
     fake: Proc, users: list[int], duration: float, warmup: float, floor: float
 ) -> list[dict[str, Any]]:
     """The fake's chat endpoint called directly (first byte only: its floor is that)."""
-    passage = " ".join(corpus.queries(40))
-    body = {
-        "model": "gpt-4o-mini",
-        "messages": [
-            {"role": "system", "content": "Answer from the numbered sources."},
-            {"role": "user", "content": f"[1] Title > Heading (/docs/x)\n{passage}\n\n[2] x\n\nQ?"},
-        ],
-    }
+    body = corpus.fake_chat_body()
     first_byte = fake.extra["first_byte_latency"]
     rows = []
     for level in users:
