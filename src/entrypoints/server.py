@@ -27,6 +27,7 @@ place that reads the header, as the settings say.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import socket
@@ -249,6 +250,14 @@ class DrainingServer(uvicorn.Server):
             )
         )
         self._app = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # What start-up built (settings, the app, the corpus's lexical statistics, the
+        # models' clients) lives as long as the process: out of the collector's sight,
+        # a full collection no longer walks it (about 100 ms each, every few seconds
+        # under load, measured at 50 users; bench/README.md, P5).
+        gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._app.state.draining = True

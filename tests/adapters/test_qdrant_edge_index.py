@@ -223,14 +223,14 @@ async def test_concurrent_searches_share_engine_calls_and_keep_their_own_answers
     alone = [sorted(p.chunk.id for p in await lexical.search(q)) for q in queries]
     assert all(len(ids) == 5 for ids in alone)
     reads = 0
-    read = lexical._calls.read
+    read = lexical._calls.inline
 
     async def counted(call: Any) -> Any:
         nonlocal reads
         reads += 1
         return await read(call)
 
-    monkeypatch.setattr(lexical._calls, "read", counted)
+    monkeypatch.setattr(lexical._calls, "inline", counted)
     together = await asyncio.gather(*(lexical.search(q) for q in queries))
     assert [sorted(p.chunk.id for p in found) for found in together] == alone
     assert reads < len(queries) / 4  # 30 searches in batches of up to 8
@@ -331,9 +331,11 @@ async def test_searches_wait_on_the_loop_while_compacting(lexical: EdgeIndex) ->
     compacting = asyncio.create_task(lexical.compact())
     await asyncio.sleep(0)  # it now holds reads back
     searching = asyncio.create_task(lexical.search(_query(1)))
-    done, _ = await asyncio.wait({compacting, searching}, return_when=asyncio.FIRST_COMPLETED)
-    assert done == {compacting} and compacting.result() is True
-    assert len(await searching) == 8
+    finished: list[str] = []
+    compacting.add_done_callback(lambda _: finished.append("compact"))
+    searching.add_done_callback(lambda _: finished.append("search"))
+    assert len(await searching) == 8 and await compacting is True
+    assert finished == ["compact", "search"]
 
 
 async def test_a_cancelled_write_never_overtakes_the_next(lexical: EdgeIndex) -> None:
@@ -384,10 +386,12 @@ def test_engine_errors_are_translated(raised: Exception, expected: type[Exceptio
     assert type(translate(raised, Path("/data/docs"))) is expected
 
 
-# --- off the event loop ---
+# --- the event loop keeps running ---
 
 
-async def test_engine_calls_leave_the_event_loop_running(lexical: EdgeIndex) -> None:
+async def test_writes_and_scrolls_leave_the_loop_running_and_searches_let_it_in_between(
+    lexical: EdgeIndex,
+) -> None:
     rng = random.Random(7)
     chunks = [_chunk(n, tuple(sorted(rng.sample(range(500), 20)))) for n in range(3000)]
     ticks = 0
@@ -404,13 +408,15 @@ async def test_engine_calls_leave_the_event_loop_running(lexical: EdgeIndex) -> 
         await lexical.upsert(chunks)
         during_upsert = ticks - before
         before = ticks
-        hits = await lexical.search(_query(*chunks[0].sparse.indices[:5]))
-        during_search = ticks - before
+        everything = await lexical.chunks()
+        during_scroll = ticks - before
         before = ticks
-        await asyncio.gather(*(lexical.search(_query(n, n + 1)) for n in range(20)))
+        found = await asyncio.gather(*(lexical.search(_query(n, n + 1)) for n in range(24)))
         during_searches = ticks - before
     finally:
         running.cancel()
-    assert len(hits) == 8
-    # Run on the loop, a call would let the ticker in zero times.
-    assert during_upsert >= 1 and during_search >= 1 and during_searches >= 1
+    assert len(everything) == 3000 and all(len(hits) == 8 for hits in found)
+    # Off the loop, a write or a scroll lets the ticker in; 24 searches run on the loop
+    # in 3 batches of 8 and the batcher yields between them.
+    assert during_upsert >= 1 and during_scroll >= 1
+    assert during_searches >= 3

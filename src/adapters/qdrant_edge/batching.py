@@ -1,14 +1,13 @@
 """Searches that arrive together go to the engine together.
 
-The engine's ``query`` holds the GIL, and the one reader thread has to win the GIL
-back from the busy event loop before each call. Under load that hand-off, not the
-search, was the cost: at 200 users a search waited 190 ms p50 in the reader's queue
-for a 2.8 ms run (bench/README.md, P4). ``query_batch`` runs many queries in one call
-(one hand-off; 1.32 instead of 1.49 ms per query measured at 10k x 1536).
+``query_batch`` runs many queries in one engine call (1.32 instead of 1.49 ms per
+query measured at 10k x 1536; bench/README.md, P4).
 
-No search waits for a batch to fill: a batch is whatever queued up while the
-previous one ran, at most ``max_batch`` (the event loop waits for a whole batch,
-about ``max_batch`` x 1.5 ms at 10k x 1536).
+No search waits for a batch to fill: a batch is whatever queued up before the
+batcher's task ran, or while the previous batch ran, at most ``max_batch``. The
+engine keeps the GIL, so the event loop waits for a whole batch (about
+``max_batch`` x 1.5 ms at 10k x 1536); between two batches the task yields, so the
+loop's other work gets in and a long queue never freezes it.
 """
 
 from __future__ import annotations
@@ -55,6 +54,7 @@ class Batcher(Generic[Request, Result]):
                 if batch:
                     await self._serve(batch)
                 batch = []
+                await asyncio.sleep(0)  # the loop's other work, between two batches
         finally:
             self._worker = None
             for _, future in [*batch, *self._queue]:  # only if this task was cancelled

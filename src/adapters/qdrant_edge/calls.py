@@ -1,13 +1,20 @@
-"""Runs the engine's blocking calls off the event loop and translates what they raise.
+"""Runs the engine's blocking calls and translates what they raise.
 
 qdrant-edge-py is synchronous and thread-safe (its shard may be used from any
 thread, concurrently). Measured on 0.9.0: ``update``, ``flush``, ``optimize``,
 ``load`` and ``close`` release the GIL, but ``query`` and ``scroll`` keep it for
 the whole call, so whichever thread runs a search, the event loop waits for that
-one call (under a millisecond at 10k chunks) -- and for a whole burst of them if
-several threads take turns. Hence one reader thread that hands the GIL over
-before each call: the loop gets in between any two searches (a burst of 50
-concurrent searches at 10k: 3-5 ms longest loop pause instead of 25-30 ms).
+one call (under a millisecond at 241 chunks, about 1.5 ms at 10k x 1536).
+
+Hence two kinds of read. A short one (a search batch, the neighbours of a few
+passages) runs :meth:`EngineCalls.inline`, on the event loop itself: on a thread it
+would block the loop just the same, and first wait for the GIL to come back from
+the busy loop -- up to the 5 ms switch interval per call, one call at a time. At
+50 users that hand-off was most of the service's latency above the floor (a search
+took 85 ms p50 for a 2 ms engine call; inline, 3 ms; bench/README.md, P5). A long
+read (every chunk, for a re-index or a page) runs on the one reader thread, which
+hands the GIL over before its call, so the loop is not frozen for the whole scroll.
+Writes run on a writer thread of their own, in order.
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ _WAL_HELD = "WouldBlock"
 
 
 class EngineCalls:
-    """Reads on one dedicated thread, writes on another, each in submission order.
+    """Short reads on the event loop, long reads on one dedicated thread, writes on
+    another, each in submission order.
 
     The single writer keeps writes in order (a delete never overtakes its upsert),
     also when a caller stops waiting: a write already running completes, one still
@@ -50,6 +58,7 @@ class EngineCalls:
         self._exclusive_in_flight = 0
         self._reads_allowed = asyncio.Event()
         self._reads_allowed.set()
+        self._closed = False
 
     async def read(self, call: Callable[[], T]) -> T:
         await self._reads_allowed.wait()
@@ -61,6 +70,14 @@ class EngineCalls:
             self._reads_in_flight -= 1
             if not self._reads_in_flight:
                 self._no_reads.set()
+
+    async def inline(self, call: Callable[[], T]) -> T:
+        """A short read, run on the event loop (see the module's doc); it waits, on
+        the loop, for an :meth:`exclusive` write like any read."""
+        await self._reads_allowed.wait()
+        if self._closed:
+            raise DependencyUnavailable("qdrant", "the index is closed")
+        return self._guarded(call)
 
     async def write(self, call: Callable[[], T]) -> T:
         return await self._run(self._writer, call)
@@ -91,6 +108,7 @@ class EngineCalls:
 
     def shutdown(self) -> None:
         """Stop accepting calls; the threads end once their queued calls are done."""
+        self._closed = True
         self._reader.shutdown(wait=False)
         self._writer.shutdown(wait=False)
 
@@ -105,6 +123,9 @@ class EngineCalls:
 
     def _translated(self, call: Callable[[], T]) -> T:
         time.sleep(0)  # releases the GIL: a waiting event loop runs before this call
+        return self._guarded(call)
+
+    def _guarded(self, call: Callable[[], T]) -> T:
         try:
             return call()
         except RagError:

@@ -45,11 +45,11 @@ class EdgeIndex:
     created by ``prepare``; no HNSW is ever built (exact search, see ``edge_config``).
 
     One process, one holder: :meth:`open` locks the folder and raises IndexLocked if
-    another process or object holds it. Engine calls run on two threads of their
-    own, one for reads and one for writes, so writes stay in order and searches
-    never wait for a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`);
-    searches that queue up together run as one batch
-    (:class:`~adapters.qdrant_edge.batching.Batcher`).
+    another process or object holds it. Searches and neighbourhoods run on the event
+    loop (the engine keeps the GIL for them anyway), scrolls of every chunk on a
+    reader thread, writes on a writer thread, in order, so searches never wait for
+    a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`); searches that queue
+    up together run as one batch (:class:`~adapters.qdrant_edge.batching.Batcher`).
 
     Durability: ``upsert`` and ``delete`` return after the shard is flushed to
     disk, so an acknowledged write survives a
@@ -174,7 +174,7 @@ class EdgeIndex:
                 for hits in answers
             ]
 
-        return await self._calls.read(run)
+        return await self._calls.inline(run)
 
     async def chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
         if document_ids is not None and not document_ids:
@@ -198,7 +198,7 @@ class EdgeIndex:
             pages = _pages(shard, where, with_payload=True)
             return [layout.chunk(record) for page in pages for record in page]
 
-        return await self._calls.read(scroll)
+        return await self._calls.inline(scroll)
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._calls.exclusive(self._holder.drop)
