@@ -59,6 +59,13 @@ class EngineCalls:
         self._reads_allowed = asyncio.Event()
         self._reads_allowed.set()
         self._closed = False
+        self._writes = 0
+
+    @property
+    def writes(self) -> int:
+        """How many writes have finished (or failed): what was read when it was ``n``
+        may be out of date once it is not."""
+        return self._writes
 
     async def read(self, call: Callable[[], T]) -> T:
         await self._reads_allowed.wait()
@@ -80,7 +87,7 @@ class EngineCalls:
         return self._guarded(call)
 
     async def write(self, call: Callable[[], T]) -> T:
-        return await self._run(self._writer, call)
+        return await self._run(self._writer, self._counted(call))
 
     async def exclusive(self, call: Callable[[], T]) -> T:
         """A write no read may overlap: reads wait on the event loop until it is done.
@@ -93,7 +100,7 @@ class EngineCalls:
         self._reads_allowed.clear()
         try:
             await self._no_reads.wait()
-            job = self._submit(self._writer, call)
+            job = self._submit(self._writer, self._counted(call))
         except BaseException:
             self._end_exclusive()
             raise
@@ -120,6 +127,15 @@ class EngineCalls:
             return asyncio.get_running_loop().run_in_executor(thread, self._translated, call)
         except RuntimeError as exc:  # shut down
             raise DependencyUnavailable("qdrant", "the index is closed") from exc
+
+    def _counted(self, call: Callable[[], T]) -> Callable[[], T]:
+        def counted() -> T:
+            try:
+                return call()
+            finally:  # on the writer thread, once the engine is done (cancelled callers too)
+                self._writes += 1
+
+        return counted
 
     def _translated(self, call: Callable[[], T]) -> T:
         time.sleep(0)  # releases the GIL: a waiting event loop runs before this call

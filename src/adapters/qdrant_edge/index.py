@@ -23,6 +23,7 @@ from adapters.qdrant_edge import config, records
 from adapters.qdrant_edge.batching import Batcher
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
+from adapters.qdrant_edge.span_cache import SpanCache
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable
@@ -65,6 +66,7 @@ class EdgeIndex:
         self._holder = holder
         self._calls = EngineCalls(holder.dir)
         self._searches = Batcher(self._search_batch)
+        self._neighbourhoods = SpanCache()
         self._prepared = False
         self._dense_dimension: int | None = None
 
@@ -192,13 +194,19 @@ class EdgeIndex:
         if not spans:
             return []
         shard = await self._ready()
-        where = records.spans_filter(spans)
+        writes = self._calls.writes
+        known, wanted = self._neighbourhoods.split(spans, writes)
+        if not wanted:
+            return _distinct(known)
+        where = records.spans_filter(wanted)
 
         def scroll() -> list[Chunk]:
             pages = _pages(shard, where, with_payload=True)
             return [layout.chunk(record) for page in pages for record in page]
 
-        return await self._calls.inline(scroll)
+        found = await self._calls.inline(scroll)
+        self._neighbourhoods.add(wanted, found, writes)
+        return _distinct([*known, *found])
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._calls.exclusive(self._holder.drop)
@@ -256,6 +264,11 @@ class EdgeIndex:
         if shard is None:
             shard = await self._calls.write(self._holder.loaded)
         return shard
+
+
+def _distinct(chunks: list[Chunk]) -> list[Chunk]:
+    """``chunks`` without repeats (spans may overlap)."""
+    return list({chunk.id: chunk for chunk in chunks}.values())
 
 
 def _pages(

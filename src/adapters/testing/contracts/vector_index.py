@@ -266,6 +266,27 @@ class VectorIndexContract(abc.ABC):
         assert chunk == stored[2].chunk
         assert await lexical.neighbourhood([]) == []
 
+    async def test_neighbourhood_read_again_sees_every_write_and_no_repeats(
+        self, lexical: VectorIndex
+    ) -> None:
+        stored = [indexed(f"a{n}", {1: 1.0}, document_id="docs/a.md", ordinal=n) for n in range(4)]
+        await lexical.upsert(stored)
+        spans = [("docs/a.md", 0, 2), ("docs/a.md", 1, 3), ("docs/a.md", 0, 2)]
+        for _ in range(2):  # overlapping and repeated spans, read twice
+            found = await lexical.neighbourhood(spans)
+            assert sorted(c.ordinal for c in found) == [0, 1, 2, 3]
+        changed = indexed("a1", {1: 1.0}, document_id="docs/a.md", ordinal=1, text="changed")
+        await lexical.upsert([changed])
+        await lexical.delete([stored[3].chunk.id])
+        found = await lexical.neighbourhood(spans)
+        assert sorted((c.ordinal, c.text) for c in found) == [
+            (0, stored[0].chunk.text),
+            (1, "changed"),
+            (2, stored[2].chunk.text),
+        ]
+        await lexical.recreate(None)
+        assert await lexical.neighbourhood(spans) == []
+
     async def test_recreate_drops_everything_and_lays_out_the_new_dimension(
         self, lexical: VectorIndex
     ) -> None:

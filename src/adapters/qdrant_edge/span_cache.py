@@ -1,0 +1,64 @@
+"""The chunks of recently read neighbourhoods, until the shard is next written.
+
+A passage's neighbours (``VectorIndex.neighbourhood``) are read for every answer, and
+popular passages come back again and again: at 50 users the scroll and the payloads'
+conversion were a fifth of the service's CPU (bench/README.md, P5). An
+:class:`~adapters.qdrant_edge.index.EdgeIndex` is the shard's only holder (the folder
+lock), so every write goes through it and a count of finished writes tells whether
+what was read is still what the shard holds.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+from rag_core.documents import Chunk
+
+Span = tuple[str, int, int]
+
+
+class SpanCache:
+    """Chunks by ``(document_id, first, last)`` span, at most ``size`` spans (least
+    recently used first out), each valid while the write count is the one it was
+    read at."""
+
+    def __init__(self, size: int = 1024) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._size = size
+        self._spans: OrderedDict[Span, tuple[Chunk, ...]] = OrderedDict()
+        self._writes = 0
+
+    def split(self, spans: Sequence[Span], writes: int) -> tuple[list[Chunk], list[Span]]:
+        """The chunks of the spans known at ``writes``, and the spans still to read."""
+        if writes != self._writes:
+            self._spans.clear()
+            self._writes = writes
+        known: list[Chunk] = []
+        wanted: list[Span] = []
+        for span in dict.fromkeys(spans):
+            chunks = self._spans.get(span)
+            if chunks is None:
+                wanted.append(span)
+            else:
+                self._spans.move_to_end(span)
+                known.extend(chunks)
+        return known, wanted
+
+    def add(self, spans: Sequence[Span], chunks: Iterable[Chunk], writes: int) -> None:
+        """What a read started at ``writes`` found for ``spans``: each span keeps the
+        chunks it covers (nothing is kept if the shard was written since)."""
+        if writes != self._writes:
+            return
+        found: dict[Span, list[Chunk]] = {span: [] for span in spans}
+        for chunk in chunks:
+            for span in found:
+                document, first, last = span
+                if chunk.document_id == document and first <= chunk.ordinal <= last:
+                    found[span].append(chunk)
+        for span, covered in found.items():
+            self._spans[span] = tuple(covered)
+            self._spans.move_to_end(span)
+        while len(self._spans) > self._size:
+            self._spans.popitem(last=False)
