@@ -6,15 +6,17 @@ thread, concurrently). Measured on 0.9.0: ``update``, ``flush``, ``optimize``,
 the whole call, so whichever thread runs a search, the event loop waits for that
 one call (under a millisecond at 241 chunks, about 1.5 ms at 10k x 1536).
 
-Hence two kinds of read. A short one (a search batch, the neighbours of a few
-passages) runs :meth:`EngineCalls.inline`, on the event loop itself: on a thread it
-would block the loop just the same, and first wait for the GIL to come back from
-the busy loop -- up to the 5 ms switch interval per call, one call at a time. At
-50 users that hand-off was most of the service's latency above the floor (a search
-took 85 ms p50 for a 2 ms engine call; inline, 3 ms; bench/README.md, P5). A long
-read (every chunk, for a re-index or a page) runs on the one reader thread, which
-hands the GIL over before its call, so the loop is not frozen for the whole scroll.
-Writes run on a writer thread of their own, in order.
+Hence two kinds of read. A short one (a search, the neighbours of a few passages)
+runs :meth:`EngineCalls.inline`, on the event loop, in its caller's own step: on a
+thread it would block the loop just the same, and first wait for the GIL to come
+back from the busy loop -- up to the 5 ms switch interval per call, one call at a
+time. At 50 users that hand-off was most of the service's latency above the floor
+(a search took 85 ms p50 for a 2 ms engine call; inline, 3 ms), and batching the
+searches that queued up cost two turns of a congested loop (at 200 users 190 ms p50
+for a 1 ms search; bench/README.md, P5). A long read (every chunk, for a re-index or
+a page) runs on the one reader thread, which hands the GIL over before its call, so
+the loop is not frozen for the whole scroll. Writes run on a writer thread of their
+own, in order.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ from qdrant_edge import (
     EdgeShard,
     Filter,
     PayloadSchemaType,
-    QueryBatchRequest,
-    QueryRequest,
     Record,
     ScrollRequest,
     UpdateOperation,
@@ -20,7 +18,6 @@ from qdrant_edge import (
 
 from adapters import qdrant_layout as layout
 from adapters.qdrant_edge import config, records
-from adapters.qdrant_edge.batching import Batcher
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
 from adapters.qdrant_edge.span_cache import SpanCache
@@ -47,10 +44,11 @@ class EdgeIndex:
 
     One process, one holder: :meth:`open` locks the folder and raises IndexLocked if
     another process or object holds it. Searches and neighbourhoods run on the event
-    loop (the engine keeps the GIL for them anyway), scrolls of every chunk on a
-    reader thread, writes on a writer thread, in order, so searches never wait for
-    a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`); searches that queue
-    up together run as one batch (:class:`~adapters.qdrant_edge.batching.Batcher`).
+    loop, in the caller's own step (the engine keeps the GIL for them anyway), scrolls
+    of every chunk on a reader thread, writes on a writer thread, in order, so
+    searches never wait for a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`).
+    The neighbourhoods read are kept until the next write
+    (:class:`~adapters.qdrant_edge.span_cache.SpanCache`).
 
     Durability: ``upsert`` and ``delete`` return after the shard is flushed to
     disk, so an acknowledged write survives a
@@ -65,7 +63,6 @@ class EdgeIndex:
     def __init__(self, holder: ShardHolder) -> None:
         self._holder = holder
         self._calls = EngineCalls(holder.dir)
-        self._searches = Batcher(self._search_batch)
         self._neighbourhoods = SpanCache()
         self._prepared = False
         self._dense_dimension: int | None = None
@@ -160,21 +157,12 @@ class EdgeIndex:
             layout.check_dense(len(query.dense), self._dense_dimension, self._where)
         if query.limit < 1 or (query.dense is None and not query.sparse.indices):
             return []
-        return await self._searches.submit(records.search_request(query))
-
-    async def _search_batch(self, requests: list[QueryRequest]) -> list[list[Passage]]:
+        request = records.search_request(query)
         shard = await self._ready()
 
-        def run() -> list[list[Passage]]:
-            answers = (
-                shard.query_batch(QueryBatchRequest(requests))
-                if len(requests) > 1
-                else [shard.query(requests[0])]
-            )
-            return [
-                [records.passage(hit, rank) for rank, hit in enumerate(hits, start=1)]
-                for hits in answers
-            ]
+        def run() -> list[Passage]:
+            hits = shard.query(request)
+            return [records.passage(hit, rank) for rank, hit in enumerate(hits, start=1)]
 
         return await self._calls.inline(run)
 
