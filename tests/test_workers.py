@@ -3,8 +3,10 @@ service against the fake Qdrant server (the production topology's index), on loo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -121,6 +123,24 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+def _connections(pid: int, port: int) -> int:
+    """How many established TCP connections to local ``port`` process ``pid`` holds."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # ESTABLISHED
+                    inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            held += link.startswith("socket:[") and link[8:-1] in inodes
+    return held
+
+
 def _holds(pid: int, folder: Path) -> bool:
     """Whether process ``pid`` has a file open under ``folder``."""
     try:
@@ -145,6 +165,18 @@ def test_two_workers_serve_one_port_ingest_once_and_stop_cleanly(
 ) -> None:
     pids = served.workers()
     assert len(pids) == 2
+    # Each worker listens on a socket of its own (SO_REUSEPORT): the kernel spreads a
+    # burst of new connections over both (all 24 on one: odds 1 in 8 million).
+    port = int(served.base.rsplit(":", 1)[1])
+    clients = [httpx.Client(base_url=served.base, timeout=10) for _ in range(24)]
+    try:
+        for client in clients:
+            assert client.get("/health/live").status_code == 200  # each keeps its connection
+        held = {pid: _connections(pid, port) for pid in pids}
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(held.values()) == 24 and all(held.values()), held
 
     answers = [
         httpx.post(f"{served.base}/chat", json={"query": "What is a topic?"}, timeout=10)
@@ -240,6 +272,21 @@ def test_sigterm_lets_every_worker_finish_what_it_is_answering(
     assert [a.status_code for a in answers] == [200] * 6, output
     assert all(a.json()["mode"] == "generated" for a in answers)
     assert service.process.returncode == 0, output
+
+
+def test_a_port_in_use_is_an_error_before_any_worker_starts(
+    tmp_path: Path, qdrant: FakeQdrantServer
+) -> None:
+    env = _env(tmp_path, qdrant)
+    with socket.create_server(("127.0.0.1", int(env["PORT"]))):  # listening, no SO_REUSEPORT
+        service = Served(env, tmp_path)
+        try:
+            service.process.wait(20)
+        finally:
+            output = service.stop()
+    assert service.process.returncode == 1, output
+    assert f"cannot listen on 127.0.0.1:{env['PORT']}" in output, output
+    assert "Traceback" not in output and "worker 0" not in output, output
 
 
 def test_a_worker_that_cannot_start_stops_the_service_with_its_exit_code(

@@ -52,6 +52,7 @@ from bench.common import (
     service_env,
     start_service,
 )
+from entrypoints.instance import RECORD
 
 PEER_PYTHON = WORK / "peer-venv" / "bin" / "python"
 PEER_APP = BENCH / "peer" / "app.py"
@@ -212,6 +213,19 @@ def _levels_for(
     return rows
 
 
+def _wait_for_every_worker(data: Path, timeout: float = 120.0) -> None:
+    """Until the supervisor publishes its service record (once every worker has
+    started), and a moment more for the last to listen: /health/ready is answered by
+    the first worker alone, and a load that starts before the others listen keeps its
+    connections on the first one for the whole run."""
+    deadline = time.monotonic() + timeout
+    while not (data / RECORD).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no service record in {data} after {timeout} s")
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
 def _settle(pid: int, timeout: float = 15.0) -> int:
     """Wait until the process tree stops growing (workers still starting); its size."""
     deadline = time.monotonic() + timeout
@@ -263,6 +277,8 @@ def run_service(
         data, extra = _service_data(args, chunks, docs, f"topology-w{workers}", url)
         env = service_env(data, free_port(), openai=fake, extra={"WORKERS": str(workers), **extra})
         svc = stack.enter_context(running_service(env, timeout=300))
+        if workers > 1:
+            _wait_for_every_worker(data)
         processes = _settle(svc.pid)
         part: dict[str, Any] = {
             "workers_setting": workers,

@@ -1,10 +1,16 @@
 """Serving with N worker processes: every core the container may use.
 
 ``rag-backend serve`` with ``WORKERS`` > 1 (unset: the CPUs of the cgroup quota,
-``adapters.cpus``) becomes a supervisor. It binds the listening socket once, then starts
-N workers (multiprocessing ``spawn``: a fresh interpreter each, nothing inherited but
-the socket and the settings), each a whole app with its own container, breakers and
-health monitor, accepting from the shared socket. It then only watches them:
+``adapters.cpus``) becomes a supervisor. It holds the port (a socket bound with
+``SO_REUSEPORT``, never listening), then starts N workers (multiprocessing ``spawn``: a
+fresh interpreter each, nothing inherited but the settings and the address), each a
+whole app with its own container, breakers and health monitor, listening on a socket of
+its own bound to the same address once its start-up is done. The kernel spreads new
+connections over the listening sockets by a hash of their addresses; with one shared
+socket the worker that woke first took a whole burst (at 50 users one worker served
+all of them; bench/README.md, "Topology and peer"). The price: connections still
+queued on a worker that dies or stops are reset, not taken by another. It then only
+watches them:
 
 - **Start-up**: the first worker starts alone (it prepares the schema and ingests
   DOCS_PATH), then the others; the service is up when every worker has started.
@@ -52,8 +58,6 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from types import FrameType
 from typing import Any
-
-import uvicorn
 
 from adapters.cpus import usable_cpus
 from adapters.settings import Settings
@@ -111,7 +115,13 @@ class Supervisor:
         # Read by prometheus-client when each (spawned) worker imports it.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         owner_dir = tempfile.mkdtemp(prefix="rag-index-")  # short: a socket path has ~107 bytes
-        listener = _listen(self.settings)
+        try:
+            held = bound_socket(self.settings.host, self.settings.port)
+        except OSError as exc:
+            where = f"{self.settings.host}:{self.settings.port}"
+            log.error("cannot listen on %s: %s", where, exc.strerror or exc)
+            return 1
+        address = (self.settings.host, held.getsockname()[1])
         nonce = instance.new_nonce()
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         record: instance.Published | None = None
@@ -126,12 +136,12 @@ class Supervisor:
                 settings = settings.model_copy(update={"index_owner_socket": path})
             # The first worker prepares the schema and ingests DOCS_PATH before the others
             # start, so that whichever answers /health/ready, ready means the docs are in.
-            self._workers = [_Child("worker 0", _serve_worker, (settings, listener, nonce))]
+            self._workers = [_Child("worker 0", _serve_worker, (settings, address, nonce))]
             code = self._wait_started(self._workers)
             if code is None:
                 others = settings.model_copy(update={"docs_path": ""})  # ingested once
                 self._workers += [
-                    _Child(f"worker {slot}", _serve_worker, (others, listener, nonce))
+                    _Child(f"worker {slot}", _serve_worker, (others, address, nonce))
                     for slot in range(1, self.count)
                 ]
                 code = self._wait_started(self._workers)
@@ -151,7 +161,7 @@ class Supervisor:
             return self._watch()
         finally:
             self._stop_all()
-            listener.close()
+            held.close()
             if record is not None:
                 instance.withdraw(self.settings, record)
             for sig, handler in previous.items():
@@ -249,12 +259,22 @@ class _Child:
                 os.kill(self.process.pid, signal.SIGTERM)
 
 
-def _listen(settings: Settings) -> socket.socket:
-    """The listening socket every worker accepts from (uvicorn's own binding)."""
-    config = uvicorn.Config(app="", host=settings.host, port=settings.port, log_config=None)
-    listener = config.bind_socket()
-    listener.set_inheritable(True)
-    return listener
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port) with ``SO_REUSEPORT``,
+    not listening yet: uvicorn listens on it once the app has started. Raises OSError
+    (e.g. the address is in use by a socket without ``SO_REUSEPORT``)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _worker_exited(pid: int | None) -> None:
@@ -275,12 +295,13 @@ def _child_main(target: Target, args: tuple[Any, ...], started: Event, parent: i
 
 
 def _serve_worker(
-    settings: Settings, listener: socket.socket, nonce: str, on_started: Callable[[], None]
+    settings: Settings, address: tuple[str, int], nonce: str, on_started: Callable[[], None]
 ) -> int:
-    """A worker: the app of one process on the shared socket."""
+    """A worker: the app of one process, on a socket of its own bound to ``address``."""
     from entrypoints import cli
 
-    return cli.serve_app(settings, sockets=[listener], nonce=nonce, on_started=on_started)
+    sock = bound_socket(*address)
+    return cli.serve_app(settings, sockets=[sock], nonce=nonce, on_started=on_started)
 
 
 def _own_index(settings: Settings, path: Path, on_started: Callable[[], None]) -> int:
