@@ -10,7 +10,7 @@ import asyncio
 import random
 import stat
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from adapters.index_owner.frames import HEADER
 from adapters.memory.index import InMemoryIndex
 from adapters.testing.contracts.vector_index import chunk_id, indexed, query
 from rag_core.answers import Passage
+from rag_core.documents import Chunk
 from rag_core.errors import (
     Conflict,
     DependencyUnavailable,
@@ -66,6 +67,10 @@ class StubIndex(InMemoryIndex):
     async def count(self) -> int:
         self.calls.append("count")
         return await super().count()
+
+    async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
+        self.calls.append("neighbourhood")
+        return await super().neighbourhood(spans)
 
 
 @pytest.fixture
@@ -263,6 +268,35 @@ async def test_long_answers_cross_in_parts(serve: Served) -> None:
     assert len(await client.chunks(["docs/a.md"])) == 5
     assert await client.chunks([]) == []
     await client.close()
+
+
+async def test_a_worker_keeps_neighbourhoods_until_any_worker_writes(serve: Served) -> None:
+    index = StubIndex()
+    path = await serve(index)
+    reader, writer = RemoteIndex(path, timeout=5), RemoteIndex(path, timeout=5)
+    await writer.prepare(None)
+    await writer.upsert([indexed(f"c{n}", {1: 1.0}, ordinal=n) for n in range(4)])
+    spans = [("docs/a.md", 0, 2)]
+    await reader.search(query({1: 1.0}))  # as in every answer, a search comes first
+    texts = [c.text for c in sorted(await reader.neighbourhood(spans), key=lambda c: c.ordinal)]
+    assert [c.text for c in await reader.neighbourhood(spans)] != []
+    assert index.calls.count("neighbourhood") == 1  # the second came from the reader's cache
+
+    changed = indexed("c1", {1: 1.0}, ordinal=1, text="changed")
+    await writer.upsert([changed])  # by the other worker
+    await reader.search(query({1: 1.0}))  # every answer tells the reader of the write
+    again = sorted(await reader.neighbourhood(spans), key=lambda c: c.ordinal)
+    assert [c.text for c in again] == [texts[0], "changed", texts[2]]
+    assert index.calls.count("neighbourhood") == 2
+
+    connection = reader._connection
+    assert connection is not None
+    await connection.close()  # lost: the next call connects anew (perhaps to a new owner)
+    await reader.search(query({1: 1.0}))
+    await reader.neighbourhood(spans)
+    assert index.calls.count("neighbourhood") == 3  # what came on the old one is forgotten
+    await writer.close()
+    await reader.close()
 
 
 async def test_a_large_upsert_crosses_in_batches_and_vectors_exactly(serve: Served) -> None:

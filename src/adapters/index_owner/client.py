@@ -10,6 +10,7 @@ from pathlib import Path
 
 from adapters.index_owner import handshake, wire
 from adapters.index_owner.frames import MAX_FRAME, FrameTooLarge, read_frame, write_frame
+from adapters.span_cache import SpanCache, distinct
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable, InvalidInput
@@ -31,6 +32,11 @@ class RemoteIndex:
     raise ``DependencyUnavailable(dependency, reason)``, as the in-process index's
     failures do, so the breaker and the health check count them the same way. The owner's
     errors are raised again here as their own type (see :mod:`~adapters.index_owner.wire`).
+
+    Neighbourhoods are kept (:class:`~adapters.span_cache.SpanCache`) while the owner's
+    answers say nothing was written since (each carries the owner's count of writes, and
+    a search comes before a neighbourhood in every answer, so a write by another worker is
+    seen at the next call); a new connection forgets them.
 
     Upserts and deletes cross in batches (:data:`UPSERT_BATCH`), so a request frame
     stays small whatever the caller passes. :meth:`close` closes the connection only:
@@ -55,6 +61,9 @@ class RemoteIndex:
         self._connection: _Connection | None = None
         self._connecting = asyncio.Lock()
         self._closed = False
+        self._connections = 0
+        self._version = (0, -1)
+        self._neighbourhoods = SpanCache()
 
     @property
     def path(self) -> Path:
@@ -87,8 +96,15 @@ class RemoteIndex:
         return [wire.chunk_from_wire(item) for item in await self._call("chunks", ids)]
 
     async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
-        found = await self._call("neighbourhood", [list(span) for span in spans])
-        return [wire.chunk_from_wire(item) for item in found]
+        if not spans:
+            return []
+        known, wanted = self._neighbourhoods.split(spans, self._version)
+        if not wanted:
+            return distinct(known)
+        answer = await self._answer("neighbourhood", [list(span) for span in wanted])
+        found = [wire.chunk_from_wire(item) for item in answer["ok"]]
+        self._neighbourhoods.add(wanted, found, self._version_of(answer))
+        return distinct([*known, *found])
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._call("recreate", dense_dimension)
@@ -114,6 +130,17 @@ class RemoteIndex:
         return DependencyUnavailable(self._dependency, f"index owner at {self._path}: {reason}")
 
     async def _call(self, op: str, *args: object) -> wire.Wire:
+        return (await self._answer(op, *args))["ok"]
+
+    def _version_of(self, answer: wire.Wire) -> tuple[int, int]:
+        """The owner's version of the index an answer was read at (this connection's
+        number, the owner's count of writes), and the latest one known: neighbourhoods
+        read at an older one are stale."""
+        version = (self._connections, int(answer.get("w", -1)))
+        self._version = max(self._version, version)
+        return version
+
+    async def _answer(self, op: str, *args: object) -> wire.Wire:
         if self._closed:
             raise self._unavailable("this client is closed")
         try:
@@ -123,10 +150,12 @@ class RemoteIndex:
         except TimeoutError:
             raise self._unavailable(f"no answer to {op} within {self._timeout:g} s") from None
         if "error" in answer:
+            self._version_of(answer)
             raise wire.error_from_wire(answer["error"])
         if "lost" in answer:
             raise self._unavailable(str(answer["lost"]))
-        return answer["ok"]
+        self._version_of(answer)
+        return answer
 
     async def _connected(self) -> _Connection:
         connection = self._connection
@@ -135,6 +164,7 @@ class RemoteIndex:
         async with self._connecting:  # concurrent first calls share one connection
             if self._connection is None or self._connection.lost:
                 self._connection = await self._connect()
+                self._connections += 1  # perhaps another owner: nothing read before holds
             return self._connection
 
     async def _connect(self) -> _Connection:
@@ -198,7 +228,7 @@ class _Connection:
                 parts.extend(answer["part"])
                 deadline.reschedule(asyncio.get_running_loop().time() + per_part)
             if parts and "ok" in answer:
-                answer = {"ok": parts + answer["ok"]}
+                answer = {**answer, "ok": parts + answer["ok"]}
             return answer
         except ConnectionError as exc:
             self.lost = self.lost or f"connection lost ({exc.strerror or exc})"

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 PART_ITEMS = 512  # chunks per frame of a long answer (chunks(), neighbourhood())
 IN_FLIGHT = 256  # requests of one connection running at once; its next frame waits
+WRITES = frozenset({"prepare", "upsert", "delete", "recreate", "after_deletes"})
+"""The operations that change what the index holds: each counts in an answer's ``w``."""
 HANDSHAKE_TIMEOUT = 5.0
 
 
@@ -114,6 +116,7 @@ class _Owner:
         self._max_frame = max_frame
         self._part_items = part_items
         self._connections: set[asyncio.Task[None]] = set()
+        self._writes = 0
 
     async def drop_all(self) -> None:
         for task in self._connections:
@@ -165,24 +168,36 @@ class _Owner:
                 await asyncio.gather(*running, return_exceptions=True)
 
     async def _answer(self, request: wire.Wire, writer: asyncio.StreamWriter) -> None:
-        number = request["id"]
+        number, op = request["id"], request["op"]
+        # ``w``: the writes done before a read started, or up to and including a write:
+        # what a client read when the answers said w is out of date once they say more.
+        writes = self._writes
         try:
-            result = await self._call(request["op"], request["args"])
+            try:
+                if op in WRITES:
+                    self._writes += 1  # reads during the write are not kept either
+                result = await self._call(op, request["args"])
+            finally:
+                if op in WRITES:
+                    self._writes += 1
+                    writes = self._writes
             if isinstance(result, _Parts):
                 items, size = result.items, self._part_items
                 parts = [items[start : start + size] for start in range(0, len(items), size)]
                 for part in parts[:-1]:
                     await self._send(writer, {"id": number, "part": part})
-                await self._send(writer, {"id": number, "ok": parts[-1] if parts else []})
+                last = parts[-1] if parts else []
+                await self._send(writer, {"id": number, "ok": last, "w": writes})
             else:
-                await self._send(writer, {"id": number, "ok": result})
+                await self._send(writer, {"id": number, "ok": result, "w": writes})
         except ConnectionError:
             return  # the client went away: nobody to answer
         except Exception as exc:
             if not isinstance(exc, RagError):
                 log.exception("index owner: %s failed", request.get("op"))
             with contextlib.suppress(ConnectionError):
-                await self._send(writer, {"id": number, "error": wire.error_to_wire(exc)})
+                error = wire.error_to_wire(exc)
+                await self._send(writer, {"id": number, "error": error, "w": writes})
 
     async def _send(self, writer: asyncio.StreamWriter, message: dict[str, object]) -> None:
         if writer.is_closing():

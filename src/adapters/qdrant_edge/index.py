@@ -20,7 +20,7 @@ from adapters import qdrant_layout as layout
 from adapters.qdrant_edge import config, records
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
-from adapters.qdrant_edge.span_cache import SpanCache
+from adapters.span_cache import SpanCache, distinct
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable
@@ -48,7 +48,7 @@ class EdgeIndex:
     of every chunk on a reader thread, writes on a writer thread, in order, so
     searches never wait for a write (:class:`~adapters.qdrant_edge.calls.EngineCalls`).
     The neighbourhoods read are kept until the next write
-    (:class:`~adapters.qdrant_edge.span_cache.SpanCache`).
+    (:class:`~adapters.span_cache.SpanCache`).
 
     Durability: ``upsert`` and ``delete`` return after the shard is flushed to
     disk, so an acknowledged write survives a
@@ -185,7 +185,7 @@ class EdgeIndex:
         writes = self._calls.writes
         known, wanted = self._neighbourhoods.split(spans, writes)
         if not wanted:
-            return _distinct(known)
+            return distinct(known)
         where = records.spans_filter(wanted)
 
         def scroll() -> list[Chunk]:
@@ -194,7 +194,7 @@ class EdgeIndex:
 
         found = await self._calls.inline(scroll)
         self._neighbourhoods.add(wanted, found, writes)
-        return _distinct([*known, *found])
+        return distinct([*known, *found])
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._calls.exclusive(self._holder.drop)
@@ -252,11 +252,6 @@ class EdgeIndex:
         if shard is None:
             shard = await self._calls.write(self._holder.loaded)
         return shard
-
-
-def _distinct(chunks: list[Chunk]) -> list[Chunk]:
-    """``chunks`` without repeats (spans may overlap)."""
-    return list({chunk.id: chunk for chunk in chunks}.values())
 
 
 def _pages(

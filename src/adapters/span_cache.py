@@ -5,13 +5,15 @@ popular passages come back again and again: at 50 users the scroll and the paylo
 conversion were a fifth of the service's CPU (bench/README.md, P5). An
 :class:`~adapters.qdrant_edge.index.EdgeIndex` is the shard's only holder (the folder
 lock), so every write goes through it and a count of finished writes tells whether
-what was read is still what the shard holds.
+what was read is still what the shard holds; a worker's
+:class:`~adapters.index_owner.RemoteIndex` keeps what the owner sent under the owner's
+count of writes, which every answer carries.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 from rag_core.documents import Chunk
 
@@ -20,21 +22,22 @@ Span = tuple[str, int, int]
 
 class SpanCache:
     """Chunks by ``(document_id, first, last)`` span, at most ``size`` spans (least
-    recently used first out), each valid while the write count is the one it was
-    read at."""
+    recently used first out), each valid while the index's version (a count of
+    writes, or anything that changes when the index may have) is the one it was read
+    at."""
 
     def __init__(self, size: int = 1024) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self._size = size
         self._spans: OrderedDict[Span, tuple[Chunk, ...]] = OrderedDict()
-        self._writes = 0
+        self._version: Hashable = None
 
-    def split(self, spans: Sequence[Span], writes: int) -> tuple[list[Chunk], list[Span]]:
-        """The chunks of the spans known at ``writes``, and the spans still to read."""
-        if writes != self._writes:
+    def split(self, spans: Sequence[Span], version: Hashable) -> tuple[list[Chunk], list[Span]]:
+        """The chunks of the spans known at ``version``, and the spans still to read."""
+        if version != self._version:
             self._spans.clear()
-            self._writes = writes
+            self._version = version
         known: list[Chunk] = []
         wanted: list[Span] = []
         for span in dict.fromkeys(spans):
@@ -46,10 +49,11 @@ class SpanCache:
                 known.extend(chunks)
         return known, wanted
 
-    def add(self, spans: Sequence[Span], chunks: Iterable[Chunk], writes: int) -> None:
-        """What a read started at ``writes`` found for ``spans``: each span keeps the
-        chunks it covers (nothing is kept if the shard was written since)."""
-        if writes != self._writes:
+    def add(self, spans: Sequence[Span], chunks: Iterable[Chunk], version: Hashable) -> None:
+        """What a read of the index at ``version`` found for ``spans``: each span keeps
+        the chunks it covers (nothing is kept unless that is the version last split at:
+        the index may have changed since)."""
+        if version != self._version:
             return
         found: dict[Span, list[Chunk]] = {span: [] for span in spans}
         for chunk in chunks:
@@ -62,3 +66,8 @@ class SpanCache:
             self._spans.move_to_end(span)
         while len(self._spans) > self._size:
             self._spans.popitem(last=False)
+
+
+def distinct(chunks: Iterable[Chunk]) -> list[Chunk]:
+    """``chunks`` without repeats (the chunks of overlapping spans), in order."""
+    return list({chunk.id: chunk for chunk in chunks}.values())
