@@ -40,6 +40,8 @@ fake server and load generator), for back-to-back comparisons."""
 PY_SPY = "BENCH_PY_SPY"
 """Set to a py-spy binary: the chat and stream scenarios record the service with it
 during each level (collapsed stacks in bench/.work/profiles/)."""
+STEP_TIMER = "BENCH_STEP_TIMER"
+"""Set to a file: the service times its steps into it (bench/step_timer/sitecustomize.py)."""
 SHARED_CORPUS = (ROOT / ".." / "shared" / "corpus" / "physical-ai-textbook" / "docs").resolve()
 
 
@@ -325,6 +327,10 @@ def service_env(
     )
     if os.environ.get(SERVICE_SRC):
         env["PYTHONPATH"] = os.environ[SERVICE_SRC]
+    if os.environ.get(STEP_TIMER):
+        paths = [str(BENCH / "step_timer"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        env["BENCH_STEP_TIMER_OUT"] = os.environ[STEP_TIMER]
     if openai is not None:
         env.update(
             OPENAI_API_KEY="sk-bench",

@@ -123,7 +123,8 @@ class Settings(BaseSettings):
         le=64,
         validation_alias=AliasChoices("WORKERS", "WEB_CONCURRENCY"),
         description="HTTP worker processes. Unset: the CPUs the container may use (its cgroup "
-        "quota). The embedded index admits one process, so VECTOR_INDEX=edge serves with 1.",
+        "quota). With VECTOR_INDEX=edge and more than one, an index owner process holds the "
+        "embedded index for them; VECTOR_INDEX=memory or DATABASE=memory serves with 1.",
     )
 
     openai_api_key: SecretStr | None = Field(

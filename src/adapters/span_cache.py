@@ -2,7 +2,7 @@
 
 A passage's neighbours (``VectorIndex.neighbourhood``) are read for every answer, and
 popular passages come back again and again: at 50 users the scroll and the payloads'
-conversion were a fifth of the service's CPU (bench/README.md, P5). An
+conversion were a fifth of the service's CPU (bench/README.md, P14). An
 :class:`~adapters.qdrant_edge.index.EdgeIndex` is the shard's only holder (the folder
 lock), so every write goes through it and a count of finished writes tells whether
 what was read is still what the shard holds; a worker's

@@ -256,7 +256,7 @@ class DrainingServer(uvicorn.Server):
         # What start-up built (settings, the app, the corpus's lexical statistics, the
         # models' clients) lives as long as the process: out of the collector's sight,
         # a full collection no longer walks it (about 100 ms each, every few seconds
-        # under load, measured at 50 users; bench/README.md, P5).
+        # under load, measured at 50 users; bench/README.md, P14).
         gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

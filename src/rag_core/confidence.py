@@ -38,7 +38,7 @@ def missing(question: str, texts: Iterable[str]) -> tuple[str, ...]:
 def _terms(text: str) -> frozenset[str]:
     """A retrieved text's terms. Cached: the passages of popular pages are judged
     again and again, and tokenizing them was a tenth of an answer's CPU at 50 users
-    (bench/README.md, P5)."""
+    (bench/README.md, P14)."""
     return frozenset(tokenize(text))
 
 

@@ -13,7 +13,7 @@ back from the busy loop -- up to the 5 ms switch interval per call, one call at 
 time. At 50 users that hand-off was most of the service's latency above the floor
 (a search took 85 ms p50 for a 2 ms engine call; inline, 3 ms), and batching the
 searches that queued up cost two turns of a congested loop (at 200 users 190 ms p50
-for a 1 ms search; bench/README.md, P5). A long read (every chunk, for a re-index or
+for a 1 ms search; bench/README.md, P14). A long read (every chunk, for a re-index or
 a page) runs on the one reader thread, which hands the GIL over before its call, so
 the loop is not frozen for the whole scroll. Writes run on a writer thread of their
 own, in order.
