@@ -64,7 +64,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '7860'), timeout=4)"]
 
 # Exec form: rag-backend is PID 1 and receives SIGTERM itself for a graceful stop. It runs
-# WORKERS processes (default: the CPUs of the container's quota; with the embedded index one
-# more owns it) and forwards SIGTERM to each.
+# WORKERS processes (default: the CPUs of the container's quota, or 1 with the embedded index;
+# with it and WORKERS > 1 one more owns it) and forwards SIGTERM to each.
 ENTRYPOINT ["rag-backend"]
 CMD ["serve"]

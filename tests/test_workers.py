@@ -40,11 +40,18 @@ def test_in_memory_adapters_serve_with_one_worker(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("entrypoints.workers.usable_cpus", lambda: 4)
-    assert worker_count(Settings(_env_file=None)) == 4  # the embedded index has an owner
     assert worker_count(Settings(_env_file=None, vector_index="memory")) == 1
     assert not caplog.records  # nobody asked for more: nothing to warn about
     assert worker_count(Settings(_env_file=None, database="memory", workers=4)) == 1
     assert "serving with 1" in caplog.text
+
+
+def test_the_embedded_index_serves_with_one_process_unless_workers_says_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("entrypoints.workers.usable_cpus", lambda: 4)
+    assert worker_count(Settings(_env_file=None)) == 1  # edge, the default
+    assert worker_count(Settings(_env_file=None, workers=3)) == 3  # then it has an owner
 
 
 def test_workers_environment_variables() -> None:

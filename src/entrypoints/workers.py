@@ -1,7 +1,8 @@
 """Serving with N worker processes: every core the container may use.
 
 ``rag-backend serve`` with ``WORKERS`` > 1 (unset: the CPUs of the cgroup quota,
-``adapters.cpus``) becomes a supervisor. It holds the port (a socket bound with
+``adapters.cpus``, but 1 with the embedded index: see :func:`worker_count`) becomes a
+supervisor. It holds the port (a socket bound with
 ``SO_REUSEPORT``, never listening), then starts N workers (multiprocessing ``spawn``: a
 fresh interpreter each, nothing inherited but the settings and the address), each a
 whole app with its own container, breakers and health monitor, listening on a socket of
@@ -82,8 +83,13 @@ several workers, an owner process holds it and serves it to them (adapters.index
 
 
 def worker_count(settings: Settings) -> int:
-    """How many HTTP workers serve: WORKERS, else the CPUs the container may use; 1 when
+    """How many HTTP workers serve: WORKERS, else the CPUs the container may use, except
+    with the embedded index (one process unless WORKERS says more: measured on 2 cores,
+    one process served more than two workers and the index owner at 50, 200 and 500
+    users, in 200 MB instead of 520-670; bench/README.md, "Topology and peer"); 1 when
     the in-memory index or database would be each process's own."""
+    if settings.workers is None and settings.vector_index_choice in OWNED_INDEXES:
+        return 1
     wanted = settings.workers or usable_cpus()
     held = settings.vector_index_choice == "memory" or settings.database == "memory"
     if wanted > 1 and held:
