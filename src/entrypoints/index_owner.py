@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -60,9 +61,19 @@ async def _own(
         loop.add_signal_handler(signum, stop.set)
     try:
         built = await VECTOR_INDEXES[choice].build(scope)
+
+        def listening() -> None:
+            gc.freeze()  # what start-up built lives as long as the process (as a worker's)
+            if ready is not None:
+                ready()
+
         serving = asyncio.create_task(
             serve_index(
-                built.index, path, secret=secret, after_deletes=built.after_deletes, ready=ready
+                built.index,
+                path,
+                secret=secret,
+                after_deletes=built.after_deletes,
+                ready=listening,
             ),
             name="index-owner",
         )

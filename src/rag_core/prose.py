@@ -3,6 +3,7 @@ headings or inline syntax. Used for extractive answers and source snippets."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -144,8 +145,11 @@ def clean(text: str) -> str:
     return text.strip()
 
 
+@functools.lru_cache(maxsize=1024)
 def snippet(markdown: str) -> str:
-    """The start of the prose of ``markdown``, at most SNIPPET_CHARS long."""
+    """The start of the prose of ``markdown``, at most SNIPPET_CHARS long. Cached: every
+    answer cites its passages, and popular ones are cited again and again (cleaning
+    their markdown was ~6 % of an answer's CPU at 200 users; bench/README.md, P14)."""
     parts: list[str] = []
     length = -1
     for paragraph in paragraphs(markdown):  # only as many as the snippet shows
