@@ -1,6 +1,9 @@
+import re
 import uuid
+from pathlib import Path
 
 import pytest
+from snowballstemmer.english_stemmer import EnglishStemmer
 
 from adapters.memory.index import InMemoryIndex
 from rag_core.documents import Chunk, IndexedChunk, SparseVector
@@ -16,6 +19,21 @@ def test_term_ids_are_the_same_in_every_process() -> None:
     assert term_id("publish") == 2586831194
     assert term_id("node") == 866345280
     assert term_id("زبان") == 583640541
+
+
+def test_the_stemmer_is_snowballs_c_build_and_stems_as_the_pure_python_one() -> None:
+    """PyStemmer (a dependency) makes snowballstemmer use Snowball's C build, ~20x faster
+    on words not seen yet; a stored index must not care which one stemmed it."""
+    from rag_core import lexical
+
+    assert type(lexical._STEMMER).__module__ == "Stemmer"
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "README.md", root / "architecture.md", *sorted((root / "docs").glob("*.md"))]
+    words = {w.lower() for page in pages for w in re.findall(r"[A-Za-z]+", page.read_text())}
+    assert len(words) > 2000
+    python = EnglishStemmer()
+    differ = [w for w in words if lexical._STEMMER.stemWord(w) != python.stemWord(w)]
+    assert differ == []
 
 
 def test_term_ids_fit_uint32() -> None:
