@@ -194,6 +194,18 @@ async def test_anything_else_is_an_owner_error_and_the_connection_goes_on(
     await client.close()
 
 
+async def test_a_request_the_owner_cannot_read_is_answered_with_an_error(serve: Served) -> None:
+    client = RemoteIndex(await serve(InMemoryIndex()), timeout=2)
+    for op in ("no such operation", ["not", "a", "name"]):
+        with pytest.raises(InvalidInput, match="no operation"):
+            await client._call(op)  # type: ignore[arg-type]
+    connection = await client._connected()  # an op that is no name at all
+    answer = await connection.call(None, [], asyncio.timeout(2), 2)  # type: ignore[arg-type]
+    assert answer["error"]["type"] == "InvalidInput", answer
+    assert await client.count() == 0  # the connection goes on
+    await client.close()
+
+
 async def test_an_owner_that_never_answers_is_unavailable_within_the_timeout(
     tmp_path: Path,
 ) -> None:

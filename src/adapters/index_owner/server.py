@@ -168,17 +168,18 @@ class _Owner:
                 await asyncio.gather(*running, return_exceptions=True)
 
     async def _answer(self, request: wire.Wire, writer: asyncio.StreamWriter) -> None:
-        number, op = request["id"], request["op"]
+        number, op = request["id"], request.get("op")
+        writing = isinstance(op, str) and op in WRITES
         # ``w``: the writes done before a read started, or up to and including a write:
         # what a client read when the answers said w is out of date once they say more.
         writes = self._writes
         try:
             try:
-                if op in WRITES:
+                if writing:
                     self._writes += 1  # reads during the write are not kept either
                 result = await self._call(op, request["args"])
             finally:
-                if op in WRITES:
+                if writing:
                     self._writes += 1
                     writes = self._writes
             if isinstance(result, _Parts):
