@@ -117,10 +117,6 @@ class Supervisor:
         self._workers: list[_Child] = []
 
     def run(self) -> int:
-        metrics_dir = tempfile.mkdtemp(prefix="rag-metrics-")
-        # Read by prometheus-client when each (spawned) worker imports it.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        owner_dir = tempfile.mkdtemp(prefix="rag-index-")  # short: a socket path has ~107 bytes
         try:
             held = bound_socket(self.settings.host, self.settings.port)
         except OSError as exc:
@@ -128,6 +124,10 @@ class Supervisor:
             log.error("cannot listen on %s: %s", where, exc.strerror or exc)
             return 1
         address = (self.settings.host, held.getsockname()[1])
+        metrics_dir = tempfile.mkdtemp(prefix="rag-metrics-")
+        # Read by prometheus-client when each (spawned) worker imports it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        owner_dir = tempfile.mkdtemp(prefix="rag-index-")  # short: a socket path has ~107 bytes
         nonce = instance.new_nonce()
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         record: instance.Published | None = None
