@@ -285,15 +285,18 @@ def test_a_port_in_use_is_an_error_before_any_worker_starts(
     tmp_path: Path, qdrant: FakeQdrantServer
 ) -> None:
     env = _env(tmp_path, qdrant)
-    with socket.create_server(("127.0.0.1", int(env["PORT"]))):  # listening, no SO_REUSEPORT
-        service = Served(env, tmp_path)
-        try:
-            service.process.wait(20)
-        finally:
-            output = service.stop()
-    assert service.process.returncode == 1, output
-    assert f"cannot listen on 127.0.0.1:{env['PORT']}" in output, output
-    assert "Traceback" not in output and "worker 0" not in output, output
+    address = ("127.0.0.1", int(env["PORT"]))
+    # Another service there, with SO_REUSEPORT or without: the port is not shared with it.
+    for reuse_port in (False, True):
+        with socket.create_server(address, reuse_port=reuse_port):
+            service = Served(env, tmp_path)
+            try:
+                service.process.wait(20)
+            finally:
+                output = service.stop()
+        assert service.process.returncode == 1, output
+        assert f"cannot listen on 127.0.0.1:{env['PORT']}" in output, output
+        assert "Traceback" not in output and "worker 0" not in output, output
 
 
 def test_a_worker_that_cannot_start_stops_the_service_with_its_exit_code(

@@ -183,11 +183,10 @@ def serve_app(
     on_started: Callable[[], None] | None = None,
 ) -> int:
     """Serve one process's app until it is stopped; the exit code. A worker of
-    ``entrypoints.workers`` passes the shared ``sockets``, its supervisor's ``nonce``
-    and ``on_started``."""
+    ``entrypoints.workers`` passes its own bound ``sockets``, its supervisor's ``nonce``
+    and ``on_started`` (called once the app has started and the sockets listen)."""
     from entrypoints.http.app import create_app
     from entrypoints.server import ConnectionLimits, serve
-    from entrypoints.workers import signal_started
 
     try:
         app = create_app(settings)
@@ -195,11 +194,10 @@ def serve_app(
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     instance.install(app, settings, nonce)  # so the CLI can tell this service from any other
-    if on_started is not None:
-        signal_started(app, on_started)
     failures = _report_startup_failures(app, settings)
     try:
-        serve(app, settings.host, settings.port, ConnectionLimits.of(settings), sockets)
+        limits = ConnectionLimits.of(settings)
+        serve(app, settings.host, settings.port, limits, sockets, on_started=on_started)
     except SystemExit:  # uvicorn's exit when the start-up failed
         if failures:
             return exit_code(failures[0])

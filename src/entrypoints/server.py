@@ -31,6 +31,7 @@ import gc
 import json
 import logging
 import socket
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -232,6 +233,7 @@ class DrainingServer(uvicorn.Server):
         port: int,
         grace: int = GRACE_SECONDS,
         limits: ConnectionLimits | None = None,
+        on_started: Callable[[], None] | None = None,
     ) -> None:
         limits = limits or ConnectionLimits()
         super().__init__(
@@ -250,6 +252,7 @@ class DrainingServer(uvicorn.Server):
             )
         )
         self._app = app
+        self._on_started = on_started
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -258,6 +261,8 @@ class DrainingServer(uvicorn.Server):
         # a full collection no longer walks it (about 100 ms each, every few seconds
         # under load, measured at 50 users; bench/README.md, P14).
         gc.freeze()
+        if self._on_started is not None:  # the app has started and its sockets listen
+            self._on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._app.state.draining = True
@@ -270,7 +275,10 @@ def serve(
     port: int,
     limits: ConnectionLimits | None = None,
     sockets: list[socket.socket] | None = None,
+    *,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT, on ``host:port`` or on ``sockets`` already
-    listening (a worker's, shared with the others: ``entrypoints.workers``)."""
-    DrainingServer(app, host, port, limits=limits).run(sockets=sockets)
+    """Serve ``app`` until SIGTERM/SIGINT, on ``host:port`` or on ``sockets`` (bound,
+    listened on once the app has started: a worker's, ``entrypoints.workers``);
+    ``on_started`` is called once it listens."""
+    DrainingServer(app, host, port, limits=limits, on_started=on_started).run(sockets=sockets)

@@ -1,4 +1,4 @@
-"""Serving with N worker processes: every core the container may use.
+"""Serving with N worker processes: the cores the container may use.
 
 ``rag-backend serve`` with ``WORKERS`` > 1 (unset: the CPUs of the cgroup quota,
 ``adapters.cpus``, but 1 with the embedded index: see :func:`worker_count`) becomes a
@@ -53,7 +53,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -104,7 +104,7 @@ def worker_count(settings: Settings) -> int:
 
 
 class Supervisor:
-    """Starts the index owner if one is needed, then ``count`` workers on one socket;
+    """Starts the index owner if one is needed, then ``count`` workers on one port;
     replaces a process that dies, drains them all on SIGTERM/SIGINT (see the module
     docstring). ``run`` returns the exit code."""
 
@@ -118,7 +118,7 @@ class Supervisor:
 
     def run(self) -> int:
         try:
-            held = bound_socket(self.settings.host, self.settings.port)
+            held = bound_socket(self.settings.host, _free_port(self.settings))
         except OSError as exc:
             where = f"{self.settings.host}:{self.settings.port}"
             log.error("cannot listen on %s: %s", where, exc.strerror or exc)
@@ -265,6 +265,21 @@ class _Child:
                 os.kill(self.process.pid, signal.SIGTERM)
 
 
+def _free_port(settings: Settings) -> int:
+    """The port to serve on (``PORT``, or any free one for 0) once a plain bind of it
+    succeeds: ``SO_REUSEPORT`` alone would let this service share the port with another
+    one already listening there (an earlier run still draining, a second ``serve``), and
+    split their connections. Raises OSError when it is taken."""
+    host, port = settings.host, settings.port
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        probe.bind(address)
+        return int(probe.getsockname()[1])
+
+
 def bound_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port`` (0: any free port) with ``SO_REUSEPORT``,
     not listening yet: uvicorn listens on it once the app has started. Raises OSError
@@ -329,16 +344,3 @@ def _die_with(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def signal_started(app: Any, on_started: Callable[[], None]) -> None:
-    """Call ``on_started`` once ``app``'s lifespan has started."""
-    starting = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[Any]:
-        async with starting(app) as state:
-            on_started()
-            yield state
-
-    app.router.lifespan_context = lifespan

@@ -22,7 +22,7 @@ from adapters.index_owner.frames import HEADER
 from adapters.memory.index import InMemoryIndex
 from adapters.testing.contracts.vector_index import chunk_id, indexed, query
 from rag_core.answers import Passage
-from rag_core.documents import Chunk
+from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import (
     Conflict,
     DependencyUnavailable,
@@ -44,6 +44,7 @@ class StubIndex(InMemoryIndex):
         self.calls: list[str] = []
         self.error: BaseException | None = None
         self.gate: asyncio.Event | None = None
+        self.write_gate: asyncio.Event | None = None
         self.searching = 0
         self.most_searching = 0
         self.all_searching = asyncio.Event()  # set when `expected` searches wait together
@@ -71,6 +72,11 @@ class StubIndex(InMemoryIndex):
     async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
         self.calls.append("neighbourhood")
         return await super().neighbourhood(spans)
+
+    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        if self.write_gate is not None:  # a write that takes its time, as the engine's may
+            await self.write_gate.wait()
+        await super().upsert(chunks)
 
 
 @pytest.fixture
@@ -304,10 +310,39 @@ async def test_a_worker_keeps_neighbourhoods_until_any_worker_writes(serve: Serv
     connection = reader._connection
     assert connection is not None
     await connection.close()  # lost: the next call connects anew (perhaps to a new owner)
+    await reader.neighbourhood(spans)
+    assert index.calls.count("neighbourhood") == 3  # what came on the old one is not served
     await reader.search(query({1: 1.0}))
     await reader.neighbourhood(spans)
-    assert index.calls.count("neighbourhood") == 3  # what came on the old one is forgotten
+    await reader.neighbourhood(spans)
+    assert index.calls.count("neighbourhood") == 4  # what comes on the new one is kept
     await writer.close()
+    await reader.close()
+    with pytest.raises(DependencyUnavailable, match="closed"):
+        await reader.neighbourhood(spans)  # not answered from what it kept
+
+
+async def test_a_write_whose_worker_goes_away_counts_once_it_is_done(serve: Served) -> None:
+    index = StubIndex()
+    path = await serve(index)
+    writer, reader = RemoteIndex(path, timeout=5), RemoteIndex(path, timeout=5)
+    await writer.prepare(None)
+    await writer.upsert([indexed(f"c{n}", {1: 1.0}, ordinal=n) for n in range(3)])
+    spans = [("docs/a.md", 0, 2)]
+    index.write_gate = asyncio.Event()
+    writing = asyncio.create_task(
+        writer.upsert([indexed("c1", {1: 1.0}, ordinal=1, text="changed")])
+    )
+    await asyncio.sleep(0.1)  # the owner is in the write
+    writing.cancel()
+    await writer.close()  # the worker goes away: the owner drops its connection
+    await asyncio.sleep(0.1)
+    await reader.search(query({1: 1.0}))
+    assert "changed" not in [c.text for c in await reader.neighbourhood(spans)]  # not yet
+    index.write_gate.set()  # the write lands after its worker is gone
+    await asyncio.sleep(0.1)
+    await reader.search(query({1: 1.0}))
+    assert "changed" in [c.text for c in await reader.neighbourhood(spans)]
     await reader.close()
 
 

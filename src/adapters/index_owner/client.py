@@ -98,7 +98,14 @@ class RemoteIndex:
     async def neighbourhood(self, spans: Sequence[tuple[str, int, int]]) -> list[Chunk]:
         if not spans:
             return []
-        known, wanted = self._neighbourhoods.split(spans, self._version)
+        if self._closed:
+            raise self._unavailable("this client is closed")
+        connection = self._connection
+        known: list[Chunk] = []
+        if connection is None or connection.lost:  # the owner may be another one now
+            wanted = list(dict.fromkeys(spans))
+        else:
+            known, wanted = self._neighbourhoods.split(spans, self._version)
         if not wanted:
             return distinct(known)
         answer = await self._answer("neighbourhood", [list(span) for span in wanted])
@@ -165,6 +172,7 @@ class RemoteIndex:
             if self._connection is None or self._connection.lost:
                 self._connection = await self._connect()
                 self._connections += 1  # perhaps another owner: nothing read before holds
+                self._version = (self._connections, -1)
             return self._connection
 
     async def _connect(self) -> _Connection:

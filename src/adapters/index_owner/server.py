@@ -48,7 +48,9 @@ async def serve_index(
     DependencyUnavailable (another owner listens there).
 
     Each request runs in a task of its own, so concurrent searches reach ``index``
-    together (EdgeIndex batches them); answers go back in the order they finish.
+    together; answers go back in the order they finish. A write whose client goes away
+    still runs to its end (the index may not stop halfway anyway), and only then counts
+    in the ``w`` of later answers.
     """
     await _refuse_live_owner(path)
     key = handshake.key_path(path)
@@ -174,14 +176,14 @@ class _Owner:
         # what a client read when the answers said w is out of date once they say more.
         writes = self._writes
         try:
-            try:
-                if writing:
-                    self._writes += 1  # reads during the write are not kept either
+            if writing:
+                self._writes += 1  # reads during the write are not kept either
+                job = asyncio.ensure_future(self._call(op, request["args"]))
+                job.add_done_callback(self._wrote)  # when the index is done, not its caller
+                result = await asyncio.shield(job)
+                writes = self._writes
+            else:
                 result = await self._call(op, request["args"])
-            finally:
-                if writing:
-                    self._writes += 1
-                    writes = self._writes
             if isinstance(result, _Parts):
                 items, size = result.items, self._part_items
                 parts = [items[start : start + size] for start in range(0, len(items), size)]
@@ -196,9 +198,14 @@ class _Owner:
         except Exception as exc:
             if not isinstance(exc, RagError):
                 log.exception("index owner: %s failed", request.get("op"))
+            if writing:  # a failed write may have changed some of what it was given
+                writes = self._writes
             with contextlib.suppress(ConnectionError):
                 error = wire.error_to_wire(exc)
                 await self._send(writer, {"id": number, "error": error, "w": writes})
+
+    def _wrote(self, _: asyncio.Future[object]) -> None:
+        self._writes += 1
 
     async def _send(self, writer: asyncio.StreamWriter, message: dict[str, object]) -> None:
         if writer.is_closing():
