@@ -288,12 +288,18 @@ async def test_long_answers_cross_in_parts(serve: Served) -> None:
     await client.close()
 
 
-async def test_a_worker_keeps_neighbourhoods_until_any_worker_writes(serve: Served) -> None:
+async def _two_workers(serve: Served, chunks: int) -> tuple[StubIndex, RemoteIndex, RemoteIndex]:
+    """An owner of ``chunks`` chunks of docs/a.md, and two workers' clients of it."""
     index = StubIndex()
     path = await serve(index)
-    reader, writer = RemoteIndex(path, timeout=5), RemoteIndex(path, timeout=5)
+    writer, reader = RemoteIndex(path, timeout=5), RemoteIndex(path, timeout=5)
     await writer.prepare(None)
-    await writer.upsert([indexed(f"c{n}", {1: 1.0}, ordinal=n) for n in range(4)])
+    await writer.upsert([indexed(f"c{n}", {1: 1.0}, ordinal=n) for n in range(chunks)])
+    return index, writer, reader
+
+
+async def test_a_worker_keeps_neighbourhoods_until_any_worker_writes(serve: Served) -> None:
+    index, writer, reader = await _two_workers(serve, 4)
     spans = [("docs/a.md", 0, 2)]
     await reader.search(query({1: 1.0}))  # as in every answer, a search comes first
     texts = [c.text for c in sorted(await reader.neighbourhood(spans), key=lambda c: c.ordinal)]
@@ -323,11 +329,7 @@ async def test_a_worker_keeps_neighbourhoods_until_any_worker_writes(serve: Serv
 
 
 async def test_a_write_whose_worker_goes_away_counts_once_it_is_done(serve: Served) -> None:
-    index = StubIndex()
-    path = await serve(index)
-    writer, reader = RemoteIndex(path, timeout=5), RemoteIndex(path, timeout=5)
-    await writer.prepare(None)
-    await writer.upsert([indexed(f"c{n}", {1: 1.0}, ordinal=n) for n in range(3)])
+    index, writer, reader = await _two_workers(serve, 3)
     spans = [("docs/a.md", 0, 2)]
     index.write_gate = asyncio.Event()
     writing = asyncio.create_task(
