@@ -270,27 +270,23 @@ def _free_port(settings: Settings) -> int:
     succeeds: ``SO_REUSEPORT`` alone would let this service share the port with another
     one already listening there (an earlier run still draining, a second ``serve``), and
     split their connections. Raises OSError when it is taken."""
-    host, port = settings.host, settings.port
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
-        probe.bind(address)
+    with bound_socket(settings.host, settings.port, reuse_port=False) as probe:
         return int(probe.getsockname()[1])
 
 
-def bound_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (0: any free port) with ``SO_REUSEPORT``,
-    not listening yet: uvicorn listens on it once the app has started. Raises OSError
-    (e.g. the address is in use by a socket without ``SO_REUSEPORT``)."""
+def bound_socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port), with ``SO_REUSEPORT``
+    unless told otherwise, not listening yet: uvicorn listens on it once the app has
+    started. ``SO_REUSEADDR`` always (a connection in TIME_WAIT owns no port). Raises
+    OSError (e.g. the address is in use by a socket without ``SO_REUSEPORT``)."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
         sock.close()
