@@ -13,7 +13,7 @@ count of writes, which every answer carries.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 
 from rag_core.documents import Chunk
 
@@ -67,7 +67,22 @@ class SpanCache:
         while len(self._spans) > self._size:
             self._spans.popitem(last=False)
 
+    async def read(
+        self,
+        spans: Sequence[Span],
+        version: Hashable,
+        fetch: Callable[[list[Span]], Awaitable[tuple[list[Chunk], Hashable]]],
+    ) -> list[Chunk]:
+        """The chunks of ``spans``, each once: what is known at ``version``, and what
+        ``fetch`` reads of the others (it gives the chunks and the version it read at)."""
+        known, wanted = self.split(spans, version)
+        if not wanted:
+            return _distinct(known)
+        found, read_at = await fetch(wanted)
+        self.add(wanted, found, read_at)
+        return _distinct([*known, *found])
 
-def distinct(chunks: Iterable[Chunk]) -> list[Chunk]:
+
+def _distinct(chunks: Iterable[Chunk]) -> list[Chunk]:
     """``chunks`` without repeats (the chunks of overlapping spans), in order."""
     return list({chunk.id: chunk for chunk in chunks}.values())

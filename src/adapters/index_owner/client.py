@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 from adapters.index_owner import handshake, wire
 from adapters.index_owner.frames import MAX_FRAME, FrameTooLarge, read_frame, write_frame
-from adapters.span_cache import SpanCache, distinct
+from adapters.span_cache import Span, SpanCache
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable, InvalidInput
@@ -101,17 +101,16 @@ class RemoteIndex:
         if self._closed:
             raise self._unavailable("this client is closed")
         connection = self._connection
-        known: list[Chunk] = []
-        if connection is None or connection.lost:  # the owner may be another one now
-            wanted = list(dict.fromkeys(spans))
-        else:
-            known, wanted = self._neighbourhoods.split(spans, self._version)
-        if not wanted:
-            return distinct(known)
-        answer = await self._answer("neighbourhood", [list(span) for span in wanted])
-        found = [wire.chunk_from_wire(item) for item in answer["ok"]]
-        self._neighbourhoods.add(wanted, found, self._version_of(answer))
-        return distinct([*known, *found])
+        # After a lost connection the owner may be another one now: a version nothing
+        # was read at, so nothing kept is served (nor is what this call reads kept).
+        lost = connection is None or connection.lost
+        version: Hashable = object() if lost else self._version
+
+        async def fetch(wanted: list[Span]) -> tuple[list[Chunk], Hashable]:
+            answer = await self._answer("neighbourhood", [list(span) for span in wanted])
+            return [wire.chunk_from_wire(item) for item in answer["ok"]], self._version_of(answer)
+
+        return await self._neighbourhoods.read(spans, version, fetch)
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._call("recreate", dense_dimension)

@@ -20,7 +20,7 @@ from adapters import qdrant_layout as layout
 from adapters.qdrant_edge import config, records
 from adapters.qdrant_edge.calls import EngineCalls
 from adapters.qdrant_edge.shard import ShardHolder
-from adapters.span_cache import SpanCache, distinct
+from adapters.span_cache import Span, SpanCache
 from rag_core.answers import Passage
 from rag_core.documents import Chunk, IndexedChunk
 from rag_core.errors import DependencyUnavailable
@@ -183,18 +183,17 @@ class EdgeIndex:
             return []
         shard = await self._ready()
         writes = self._calls.writes
-        known, wanted = self._neighbourhoods.split(spans, writes)
-        if not wanted:
-            return distinct(known)
-        where = records.spans_filter(wanted)
 
-        def scroll() -> list[Chunk]:
-            pages = _pages(shard, where, with_payload=True)
-            return [layout.chunk(record) for page in pages for record in page]
+        async def fetch(wanted: list[Span]) -> tuple[list[Chunk], int]:
+            where = records.spans_filter(wanted)
 
-        found = await self._calls.inline(scroll)
-        self._neighbourhoods.add(wanted, found, writes)
-        return distinct([*known, *found])
+            def scroll() -> list[Chunk]:
+                pages = _pages(shard, where, with_payload=True)
+                return [layout.chunk(record) for page in pages for record in page]
+
+            return await self._calls.inline(scroll), writes
+
+        return await self._neighbourhoods.read(spans, writes, fetch)
 
     async def recreate(self, dense_dimension: int | None) -> None:
         await self._calls.exclusive(self._holder.drop)
