@@ -214,16 +214,14 @@ def _levels_for(
 
 
 def _wait_for_every_worker(data: Path, timeout: float = 120.0) -> None:
-    """Until the supervisor publishes its service record (once every worker has
-    started), and a moment more for the last to listen: /health/ready is answered by
-    the first worker alone, and a load that starts before the others listen keeps its
-    connections on the first one for the whole run."""
+    """Until the supervisor publishes its service record (once every worker listens):
+    /health/ready is answered by the first worker alone, and a load that starts before
+    the others listen keeps its connections on the first one for the whole run."""
     deadline = time.monotonic() + timeout
     while not (data / RECORD).exists():
         if time.monotonic() > deadline:
             raise RuntimeError(f"no service record in {data} after {timeout} s")
         time.sleep(0.1)
-    time.sleep(0.5)
 
 
 def _settle(pid: int, timeout: float = 15.0) -> int:
