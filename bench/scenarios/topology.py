@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -143,29 +144,76 @@ def _annotate(r: dict[str, Any], users: int, floor: float) -> dict[str, Any]:
 def fake_alone(
     fake: Proc, users: list[int], duration: float, warmup: float, floor: float
 ) -> list[dict[str, Any]]:
-    """The fake's chat endpoint called directly (first byte only: its floor is that)."""
-    body = corpus.fake_chat_body()
+    """The fake's chat endpoint called directly at each level (first byte only: its
+    floor is that); then, at the lowest level, its embeddings endpoint with the body
+    the service sends (one query, base64), so that the fake's own time for both of a
+    request's calls is known: what the service's overhead at that level is measured
+    against (``_fake_floor_ms``)."""
     first_byte = fake.extra["first_byte_latency"]
+    calls = [
+        ("chat", "/v1/chat/completions", corpus.fake_chat_body(), first_byte, level)
+        for level in users
+    ]
+    embedding = {
+        "model": "text-embedding-3-small",
+        "input": ["What is ROS 2?"],
+        "encoding_format": "base64",
+    }
+    calls.append(
+        ("embeddings", "/v1/embeddings", embedding, fake.extra["embedding_latency"], min(users))
+    )
     rows = []
-    for level in users:
+    for call, path, body, injected, level in calls:
         with Sampler(fake.pid) as sampler:
             r = loadgen(
                 fake.base_url.rsplit("/v1", 1)[0],
-                "/v1/chat/completions",
+                path,
                 method="POST",
                 body=body,
                 concurrency=level,
                 duration=duration,
                 warmup=warmup,
-                injected=first_byte,
+                injected=injected,
             )
+        r["call"] = call
         r["fake_cpu_percent"] = sampler.summary()["service_cpu_percent"]
-        rows.append(_annotate(r, level, first_byte))
+        rows.append(_annotate(r, level, injected))
         log(
-            f"fake alone u={level}: {r['completions_rps']} rps ({r['ratio_to_ideal']} of "
+            f"fake alone ({call}) u={level}: {r['completions_rps']} rps ({r['ratio_to_ideal']} of "
             f"{r['ideal_rps']}), latency {r['latency_ms']}, errors {r['errors']}"
         )
     return rows
+
+
+def _fake_floor_ms(rows: list[dict[str, Any]], users: int) -> float | None:
+    """The fake's own p50 for a request's two calls (embeddings + chat) at ``users``,
+    when both were measured there."""
+    p50 = {
+        r.get("call", "chat"): r["latency_ms"].get("p50") for r in rows if r["concurrency"] == users
+    }
+    if p50.get("chat") is None or p50.get("embeddings") is None:
+        return None
+    return round(p50["chat"] + p50["embeddings"], 2)
+
+
+def _budget(r: dict[str, Any]) -> None:
+    """What the cores allow at this level's CPU per request: each process's CPU per
+    answer (the service's tree, the fake's, the load generator's) and the rate at
+    which they would keep every core of this machine busy (``cpu_bound_rps``), and the
+    rate one process of the service could reach on one core (``one_core_bound_rps``):
+    a ratio to the ideal above either is out of reach whatever the scheduling."""
+    rate = r.get("completions_rps")
+    service = r.get("cpu_ms_per_request")
+    if not rate or not service:
+        return
+    fake = round(r.get("fake_cpu_percent", 0.0) * 10 / rate, 2)
+    load = round(r.get("loadgen_cpu_percent", 0.0) * 10 / rate, 2)
+    cores = len(os.sched_getaffinity(0))
+    r["fake_cpu_ms_per_request"] = fake
+    r["loadgen_cpu_ms_per_request"] = load
+    r["cores"] = cores
+    r["cpu_bound_rps"] = round(cores * 1000 / (service + fake + load), 1)
+    r["one_core_bound_rps"] = round(1000 / service, 1)
 
 
 def _levels_for(
@@ -202,6 +250,7 @@ def _levels_for(
         if qdrant_sampler is not None:
             r["fake_qdrant_cpu_percent"] = qdrant_sampler.summary()["service_cpu_percent"]
         rows.append(_annotate(r, level, floor))
+        _budget(r)
         lat = r["latency_ms"]
         log(
             f"{label} u={level}: {r['completions_rps']} rps ({r['ratio_to_ideal']} of ideal "
@@ -410,20 +459,46 @@ def _row(name: str, r: dict[str, Any]) -> str:
     )
 
 
+def _limits(r: dict[str, Any], fake_floor: float | None) -> list[str]:
+    """The level's CPU budget (``_budget``) and, where the fake's own two calls were
+    measured at the same level, the service's p50 over them."""
+    lines = []
+    if "cpu_bound_rps" in r:
+        ideal = r["ideal_rps"]
+        lines.append(
+            f"    CPU per answer: service {r['cpu_ms_per_request']} + fake "
+            f"{r['fake_cpu_ms_per_request']} + loadgen {r['loadgen_cpu_ms_per_request']} ms; "
+            f"{r['cores']} cores busy at {r['cpu_bound_rps']} rps "
+            f"({r['cpu_bound_rps'] / ideal:.2f} x ideal), one core of the service at "
+            f"{r['one_core_bound_rps']} rps ({r['one_core_bound_rps'] / ideal:.2f} x ideal)"
+        )
+    p50 = r["latency_ms"].get("p50")
+    if fake_floor is not None and p50 is not None:
+        lines.append(
+            f"    p50 {p50} ms = the fake's own two calls {fake_floor} ms "
+            f"+ {p50 - fake_floor:.1f} ms (service, HTTP and load generator)"
+        )
+    return lines
+
+
 def summary(result: dict[str, Any]) -> list[str]:
     lines = [
         f"{result['corpus']} ({result['docs']}), dimension {result['dimension']}, floor "
         f"{result['floor_s']} s (embedding {result['embedding_latency']} + first byte "
         f"{result['first_byte_latency']}), ideal = users / {result['floor_s']} s"
     ]
-    for r in result.get("fake_alone", []):
-        lines.append(_row("fake alone (chat only, ideal users / first byte)", r))
+    alone = result.get("fake_alone", [])
+    for r in alone:
+        call = r.get("call", "chat")
+        lines.append(_row(f"fake alone ({call} only, ideal users / its latency)", r))
     for n, part in result.get("service", {}).items():
         lines.append(
             f"service WORKERS={n}: {part['processes_at_start']} process(es) at start, ready in "
             f"{part['ready_seconds']} s {part.get('note', '')}".rstrip()
         )
-        lines.extend(_row(f"service w={n}", r) for r in part["levels"])
+        for r in part["levels"]:
+            lines.append(_row(f"service w={n}", r))
+            lines.extend(_limits(r, _fake_floor_ms(alone, r["concurrency"])))
     peer = result.get("peer") or {}
     if "skipped" in peer:
         lines.append(f"peer skipped: {peer['skipped']}")
