@@ -234,14 +234,20 @@ def fake_openai(
     token_delay: float = 0.0,
     embedding_latency: float = 0.0,
     dimension: int = 1536,
+    kind: str = "threads",
 ) -> Iterator[Proc]:
-    """tests/fakes/openai_server.py as its own process (tests/ on its PYTHONPATH)."""
+    """tests/fakes/openai_server.py as its own process (tests/ on its PYTHONPATH): a
+    thread per connection; ``kind="loop"``: bench/fake_loop.py, the same answers on one
+    event loop (cheaper per request under a mixed load of hundreds of connections)."""
+    if kind not in ("threads", "loop"):
+        raise ValueError(f"unknown fake {kind!r}: threads or loop")
     port = free_port()
-    env = clean_env(PYTHONPATH=str(TESTS))
+    paths = [TESTS] if kind == "threads" else [ROOT, TESTS]
+    env = clean_env(PYTHONPATH=os.pathsep.join(str(p) for p in paths))
     argv = [
         PYTHON,
         "-m",
-        "fakes.openai_server",
+        "fakes.openai_server" if kind == "threads" else "bench.fake_loop",
         "--port",
         str(port),
         "--first-byte-latency",
@@ -253,9 +259,10 @@ def fake_openai(
         "--dimension",
         str(dimension),
     ]
-    proc = _spawn("fake-openai", argv, env, TESTS)
+    proc = _spawn("fake-openai", argv, env, TESTS if kind == "threads" else ROOT)
     proc.base_url = f"http://127.0.0.1:{port}/v1"
     proc.extra = {
+        "kind": kind,
         "first_byte_latency": first_byte_latency,
         "token_delay": token_delay,
         "embedding_latency": embedding_latency,

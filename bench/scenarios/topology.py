@@ -104,6 +104,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="async",
         help="the peer's route: async def + aquery (default), or def + query (thread pool)",
     )
+    p.add_argument(
+        "--fake",
+        choices=["threads", "loop"],
+        default="threads",
+        help="the fake OpenAI server: tests/fakes (a thread per connection; the figures so "
+        "far) or bench/fake_loop.py (the same answers on one event loop: less CPU per "
+        "request, no GIL queue under a mixed load)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     p.add_argument("--no-calibrate", action="store_true", help="skip the fake-alone level")
 
@@ -411,6 +419,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "users": users,
         "workers": workers,
         "vector_index": args.vector_index,
+        "fake": args.fake,
     }
     if args.vector_index in (None, "edge"):
         datasets.prepared(chunks, dense=args.dimension)  # cached; built with its own fake
@@ -418,6 +427,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         embedding_latency=args.embedding_latency,
         first_byte_latency=args.first_byte_latency,
         dimension=args.dimension,
+        kind=args.fake,
     ) as fake:
         if not args.no_calibrate:
             result["fake_alone"] = fake_alone(
@@ -485,7 +495,8 @@ def summary(result: dict[str, Any]) -> list[str]:
     lines = [
         f"{result['corpus']} ({result['docs']}), dimension {result['dimension']}, floor "
         f"{result['floor_s']} s (embedding {result['embedding_latency']} + first byte "
-        f"{result['first_byte_latency']}), ideal = users / {result['floor_s']} s"
+        f"{result['first_byte_latency']}), ideal = users / {result['floor_s']} s, fake "
+        f"{result.get('fake', 'threads')}"
     ]
     alone = result.get("fake_alone", [])
     for r in alone:
