@@ -6,7 +6,9 @@ adapters' and the core's methods below, times every call, and every 2 s writes F
 n / p50 / p95 / max ms per step, over the calls that started after the first
 ``STEP_TIMER_SKIP`` seconds (5) of the first ``/chat`` (a level's warm-up). Besides the
 steps: ``loop.lag`` (how late a 1 ms sleep wakes: the event loop's queue) and ``gc.genN``
-(each collection). Run one level per service start. Found P14 (bench/README.md).
+(each collection). Run one level per service start. Found P14 (bench/README.md). With
+``WORKERS`` > 1 each process that serves ``/chat`` writes ``FILE.<pid>`` instead (one file
+per worker; the supervisor and the index owner serve no ``/chat`` and write nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from typing import Any
 
 OUT = os.environ.get("BENCH_STEP_TIMER_OUT", "")
+PER_PROCESS = os.environ.get("WORKERS", "1").strip() not in ("", "1")
 SKIP = float(os.environ.get("STEP_TIMER_SKIP", "5"))
 _times: dict[str, list[tuple[float, float]]] = {}
 _since = [float("inf")]
@@ -41,7 +44,9 @@ def _write() -> None:
                 "p95": round(ms[int(n * 0.95)], 2),
                 "max": round(ms[-1], 2),
             }
-    with open(OUT, "w") as file:
+    if not summary:
+        return  # nothing timed here (a supervisor, the index owner, before the warm-up)
+    with open(f"{OUT}.{os.getpid()}" if PER_PROCESS else OUT, "w") as file:
         json.dump(summary, file, indent=1)
 
 
