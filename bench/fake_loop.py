@@ -24,14 +24,12 @@ import base64
 import functools
 import json
 import struct
-import time
-import uuid
 from typing import Any
 
 import uvloop
 from aiohttp import web
 
-from fakes.openai_content import WORD, cite_first_passage, content_of, fake_vector
+from fakes.openai_content import WORD, chat_usage, cite_first_passage, completion_head, fake_vector
 
 MODELS = ("gpt-4o-mini", "text-embedding-3-small")
 
@@ -93,19 +91,8 @@ class FakeLoop:
             return _error(400, "'messages' must be a list of messages.")
         await asyncio.sleep(self.first_byte)
         tokens = WORD.findall(cite_first_passage(messages))
-        prompt = sum(len(content_of(m).split()) for m in messages)
-        completion = len("".join(tokens).split())
-        usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-        head = {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "created": int(time.time()),
-            "model": str(body.get("model", "")),
-            "system_fingerprint": "fp_fake",
-        }
+        usage = chat_usage(messages, tokens)
+        head = completion_head(str(body.get("model", "")))
         if not body.get("stream"):
             message = {"role": "assistant", "content": "".join(tokens), "refusal": None}
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}

@@ -6,6 +6,8 @@ import hashlib
 import math
 import re
 import struct
+import time
+import uuid
 from typing import Any
 
 WORD = re.compile(r"\s*\S+\s*|\s+")  # a word with its whitespace: tokens concatenate back
@@ -43,3 +45,24 @@ def fake_vector(model: str, text: str, dimension: int) -> list[float]:
     values = [n / 2**31 - 1.0 for n in struct.unpack(f"<{dimension}I", raw)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
+
+
+def chat_usage(messages: list[dict[str, Any]], tokens: list[str]) -> dict[str, int]:
+    """A completion's usage, counted in words: the prompt's and the reply's."""
+    prompt = sum(len(content_of(m).split()) for m in messages)
+    completion = len("".join(tokens).split())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def completion_head(model: str) -> dict[str, Any]:
+    """The members every completion and chunk of one answer share."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+    }

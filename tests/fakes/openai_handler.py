@@ -8,13 +8,11 @@ import json
 import select
 import socket
 import struct
-import time
-import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from fakes.openai_content import WORD, content_of, fake_vector
+from fakes.openai_content import WORD, chat_usage, completion_head, fake_vector
 from fakes.openai_records import Fault
 from fakes.openai_stream import stream_reply
 
@@ -163,19 +161,8 @@ class Handler(BaseHTTPRequestHandler):
         finish = "stop"
         if isinstance(limit, int) and len(tokens) > limit:
             tokens, finish = tokens[:limit], "length"
-        prompt = sum(len(content_of(m).split()) for m in messages)
-        completion = len("".join(tokens).split())
-        usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-        head = {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "created": int(time.time()),
-            "model": str(body.get("model", "")),
-            "system_fingerprint": "fp_fake",
-        }
+        usage = chat_usage(messages, tokens)
+        head = completion_head(str(body.get("model", "")))
         if body.get("stream"):
             stream_reply(self, head, tokens, finish, usage, body, fault)
             return
