@@ -20,24 +20,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import functools
-import json
-import struct
 from typing import Any
 
 import uvloop
 from aiohttp import web
 
-from fakes.openai_content import WORD, chat_usage, cite_first_passage, completion_head, fake_vector
+from fakes.openai_content import (
+    WORD,
+    chat_usage,
+    chunk_json,
+    cite_first_passage,
+    completion_answer,
+    completion_head,
+    delta_choice,
+    embedding_of,
+    embeddings_answer,
+    error_answer,
+    model_entry,
+)
 
 MODELS = ("gpt-4o-mini", "text-embedding-3-small")
 
 
 @functools.lru_cache(maxsize=4096)
-def _vector(model: str, text: str, dimension: int) -> str:
-    values = fake_vector(model, text, dimension)
-    return base64.b64encode(struct.pack(f"<{dimension}f", *values)).decode()
+def _embedding(model: str, text: str, dimension: int, as_base64: bool) -> object:
+    return embedding_of(model, text, dimension, as_base64=as_base64)
 
 
 class FakeLoop:
@@ -59,7 +67,7 @@ class FakeLoop:
         return app
 
     async def models(self, request: web.Request) -> web.Response:
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in MODELS]
+        data = [model_entry(m) for m in MODELS]
         return web.json_response({"object": "list", "data": data})
 
     async def embeddings(self, request: web.Request) -> web.Response:
@@ -75,14 +83,9 @@ class FakeLoop:
         await asyncio.sleep(self.embedding_latency)
         model = str(body.get("model", ""))
         dimension = int(body.get("dimensions") or self.dimension)
-        if body.get("encoding_format") == "base64":
-            vectors: list[object] = [_vector(model, t, dimension) for t in inputs]
-        else:
-            vectors = [fake_vector(model, t, dimension) for t in inputs]
-        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
-        tokens = sum(len(t.split()) for t in inputs)
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
+        as_base64 = body.get("encoding_format") == "base64"
+        embeddings = [_embedding(model, t, dimension, as_base64) for t in inputs]
+        return web.json_response(embeddings_answer(model, inputs, embeddings))
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -94,10 +97,7 @@ class FakeLoop:
         usage = chat_usage(messages, tokens)
         head = completion_head(str(body.get("model", "")))
         if not body.get("stream"):
-            message = {"role": "assistant", "content": "".join(tokens), "refusal": None}
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
-            answer = {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
-            return web.json_response(answer)
+            return web.json_response(completion_answer(head, "".join(tokens), "stop", usage))
         return await self._stream(request, head, tokens, usage, body)
 
     async def _stream(
@@ -119,20 +119,16 @@ class FakeLoop:
         await response.prepare(request)
 
         def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-            if include_usage:
-                extra.setdefault("usage", None)
-            chunk = {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
-            return f"data: {json.dumps(chunk)}\n\n".encode()
+            chunk = chunk_json(head, choices, include_usage=include_usage, **extra)
+            return f"data: {chunk}\n\n".encode()
 
-        def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-
-        await response.write(event([choice({"role": "assistant", "content": "", "refusal": None})]))
+        role = {"role": "assistant", "content": "", "refusal": None}
+        await response.write(event([delta_choice(role)]))
         for token in tokens:
             if self.token_delay:
                 await asyncio.sleep(self.token_delay)
-            await response.write(event([choice({"content": token})]))
-        await response.write(event([choice({}, "stop")]))
+            await response.write(event([delta_choice({"content": token})]))
+        await response.write(event([delta_choice({}, "stop")]))
         if include_usage:
             await response.write(event([], usage=usage))
         await response.write(b"data: [DONE]\n\n")
@@ -141,8 +137,7 @@ class FakeLoop:
 
 
 def _error(status: int, message: str) -> web.Response:
-    error = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
-    return web.json_response({"error": error}, status=status)
+    return web.json_response(error_answer(status, message), status=status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,11 @@
-"""What FakeOpenAI answers: deterministic replies and vectors."""
+"""What FakeOpenAI answers: deterministic replies and vectors, and the JSON of its
+answers (shared with bench/fake_loop.py, which serves the same on one event loop)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import math
 import re
 import struct
@@ -66,3 +69,53 @@ def completion_head(model: str) -> dict[str, Any]:
         "model": model,
         "system_fingerprint": "fp_fake",
     }
+
+
+def model_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+
+
+def embedding_of(model: str, text: str, dimension: int, *, as_base64: bool) -> object:
+    """``text``'s vector as an embeddings answer carries it: a list of floats, or
+    base64 of little-endian float32 (``encoding_format: base64``)."""
+    vector = fake_vector(model, text, dimension)
+    if not as_base64:
+        return vector
+    return base64.b64encode(struct.pack(f"<{dimension}f", *vector)).decode()
+
+
+def embeddings_answer(model: str, inputs: list[str], embeddings: list[object]) -> dict[str, Any]:
+    data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(embeddings)]
+    tokens = sum(len(t.split()) for t in inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return {"object": "list", "data": data, "model": model, "usage": usage}
+
+
+def completion_answer(
+    head: dict[str, Any], text: str, finish: str, usage: dict[str, int]
+) -> dict[str, Any]:
+    """A non-streamed chat completion."""
+    message = {"role": "assistant", "content": text, "refusal": None}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+    return {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
+
+
+def delta_choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def chunk_json(
+    head: dict[str, Any], choices: list[dict[str, Any]], *, include_usage: bool, **extra: Any
+) -> str:
+    """One streamed chunk's JSON; with usage asked for, every chunk carries ``usage``
+    (null until the last), as OpenAI's do."""
+    if include_usage:
+        extra.setdefault("usage", None)
+    return json.dumps({**head, "object": "chat.completion.chunk", "choices": choices, **extra})
+
+
+def error_answer(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body, its ``type`` by status."""
+    kind = {429: "requests", 401: "invalid_request_error"}.get(status)
+    kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}

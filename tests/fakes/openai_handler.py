@@ -3,16 +3,23 @@ keep-alive, JSON answers with Content-Length and SSE streams in chunked encoding
 
 from __future__ import annotations
 
-import base64
 import json
 import select
 import socket
-import struct
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from fakes.openai_content import WORD, chat_usage, completion_head, fake_vector
+from fakes.openai_content import (
+    WORD,
+    chat_usage,
+    completion_answer,
+    completion_head,
+    embedding_of,
+    embeddings_answer,
+    error_answer,
+    model_entry,
+)
 from fakes.openai_records import Fault
 from fakes.openai_stream import stream_reply
 
@@ -96,14 +103,12 @@ class Handler(BaseHTTPRequestHandler):
                 fake.in_flight[endpoint] -= 1
 
     def _models(self, body: dict[str, Any], fault: Fault | None) -> None:
-        data = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.fake.models
-        ]
+        data = [model_entry(m) for m in self.fake.models]
         self._json(200, {"object": "list", "data": data})
 
     def _model(self, name: str) -> None:
         if name in self.fake.models:
-            self._json(200, {"id": name, "object": "model", "created": 0, "owned_by": "fake"})
+            self._json(200, model_entry(name))
         else:
             self._error(404, f"The model `{name}` does not exist", code="model_not_found")
 
@@ -133,18 +138,10 @@ class Handler(BaseHTTPRequestHandler):
         model = str(body.get("model", ""))
         dimension = int(body.get("dimensions") or fake.dimension)
         as_base64 = body.get("encoding_format") == "base64"
-        data = []
-        for index, text in enumerate(inputs):
-            vector = fake_vector(model, text, dimension)
-            encoded: object = vector
-            if as_base64:
-                encoded = base64.b64encode(struct.pack(f"<{dimension}f", *vector)).decode()
-            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        embeddings = [embedding_of(model, t, dimension, as_base64=as_base64) for t in inputs]
         with fake.lock:
             fake.inputs += len(inputs)
-        tokens = sum(len(t.split()) for t in inputs)
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        self._json(200, {"object": "list", "data": data, "model": model, "usage": usage})
+        self._json(200, embeddings_answer(model, inputs, embeddings))
 
     def _chat(self, body: dict[str, Any], fault: Fault | None) -> None:
         fake = self.fake
@@ -169,9 +166,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             self.close_connection = True
             return
-        message = {"role": "assistant", "content": "".join(tokens), "refusal": None}
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        self._json(200, {**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+        self._json(200, completion_answer(head, "".join(tokens), finish, usage))
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -206,7 +201,4 @@ class Handler(BaseHTTPRequestHandler):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        kind = {429: "requests", 401: "invalid_request_error"}.get(status)
-        kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
-        error = {"message": message, "type": kind, "param": None, "code": code}
-        self._json(status, {"error": error}, headers)
+        self._json(status, error_answer(status, message, code), headers)

@@ -8,10 +8,10 @@ every other chunk carries ``"usage": null``, as OpenAI's do.
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import TYPE_CHECKING, Any
 
+from fakes.openai_content import chunk_json, delta_choice
 from fakes.openai_records import Fault, StreamRecord
 
 if TYPE_CHECKING:
@@ -45,16 +45,11 @@ def stream_reply(
         handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
-        if include_usage:
-            extra.setdefault("usage", None)
-        return json.dumps({**head, "object": "chat.completion.chunk", "choices": choices, **extra})
-
-    def choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return chunk_json(head, choices, include_usage=include_usage, **extra)
 
     cut_after = fault.after_tokens if fault is not None else None
     try:
-        send(chunk([choice({"role": "assistant", "content": "", "refusal": None})]))
+        send(chunk([delta_choice({"role": "assistant", "content": "", "refusal": None})]))
         for token in tokens:
             if record.sent == cut_after:
                 break
@@ -62,13 +57,13 @@ def stream_reply(
             if handler.peer_closed():
                 _gone(handler, record, fake.lock)
                 return
-            send(chunk([choice({"content": token})]))
+            send(chunk([delta_choice({"content": token})]))
             with fake.lock:
                 record.sent += 1
         if cut_after is not None:  # end the connection mid-body: no terminating chunk
             handler.close_connection = True
             return
-        send(chunk([choice({}, finish)]))
+        send(chunk([delta_choice({}, finish)]))
         if include_usage:
             send(chunk([], usage=usage))
         send("[DONE]")
