@@ -227,6 +227,10 @@ def _spawn(
     return Proc(name, popen, log_path)
 
 
+# The fake OpenAI servers: the module run and where from (tests/ is on PYTHONPATH for both).
+_FAKES = {"threads": ("fakes.openai_server", TESTS), "loop": ("bench.fake_loop", ROOT)}
+
+
 @contextlib.contextmanager
 def fake_openai(
     *,
@@ -239,15 +243,15 @@ def fake_openai(
     """tests/fakes/openai_server.py as its own process (tests/ on its PYTHONPATH): a
     thread per connection; ``kind="loop"``: bench/fake_loop.py, the same answers on one
     event loop (cheaper per request under a mixed load of hundreds of connections)."""
-    if kind not in ("threads", "loop"):
-        raise ValueError(f"unknown fake {kind!r}: threads or loop")
+    if kind not in _FAKES:
+        raise ValueError(f"unknown fake {kind!r}: {' or '.join(_FAKES)}")
+    module, cwd = _FAKES[kind]
     port = free_port()
-    paths = [TESTS] if kind == "threads" else [ROOT, TESTS]
-    env = clean_env(PYTHONPATH=os.pathsep.join(str(p) for p in paths))
+    env = clean_env(PYTHONPATH=os.pathsep.join(str(p) for p in dict.fromkeys((cwd, TESTS))))
     argv = [
         PYTHON,
         "-m",
-        "fakes.openai_server" if kind == "threads" else "bench.fake_loop",
+        module,
         "--port",
         str(port),
         "--first-byte-latency",
@@ -259,7 +263,7 @@ def fake_openai(
         "--dimension",
         str(dimension),
     ]
-    proc = _spawn("fake-openai", argv, env, TESTS if kind == "threads" else ROOT)
+    proc = _spawn("fake-openai", argv, env, cwd)
     proc.base_url = f"http://127.0.0.1:{port}/v1"
     proc.extra = {
         "kind": kind,

@@ -27,13 +27,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from adapters.cpus import usable_cpus
 from bench import corpus, datasets
 from bench.common import (
     BENCH,
@@ -136,7 +136,7 @@ def _annotate(r: dict[str, Any], users: int, floor: float) -> dict[str, Any]:
     r["ratio_to_ideal"] = round(rate / ideal, 3) if ideal else None
     r["floor_s"] = floor
     if "service_cpu_percent" in r and rate:
-        r["cpu_ms_per_request"] = round(r["service_cpu_percent"] * 10 / rate, 2)
+        r["cpu_ms_per_request"] = _ms_per_request(r["service_cpu_percent"], rate)
     p50 = r["latency_ms"].get("p50")
     window_ms = 1000 * r["duration_s"]
     if p50 is None or p50 * 3 > window_ms:
@@ -204,6 +204,11 @@ def _fake_floor_ms(rows: list[dict[str, Any]], users: int) -> float | None:
     return round(p50["chat"] + p50["embeddings"], 2)
 
 
+def _ms_per_request(cpu_percent: float, rate: float) -> float:
+    """CPU ms per request from a process's mean CPU % over the level and its req/s."""
+    return round(cpu_percent * 10 / rate, 2)
+
+
 def _budget(r: dict[str, Any]) -> None:
     """What the cores allow at this level's CPU per request: each process's CPU per
     answer (the service's tree, the fake's, the load generator's) and the rate at
@@ -214,9 +219,9 @@ def _budget(r: dict[str, Any]) -> None:
     service = r.get("cpu_ms_per_request")
     if not rate or not service:
         return
-    fake = round(r.get("fake_cpu_percent", 0.0) * 10 / rate, 2)
-    load = round(r.get("loadgen_cpu_percent", 0.0) * 10 / rate, 2)
-    cores = len(os.sched_getaffinity(0))
+    fake = _ms_per_request(r.get("fake_cpu_percent", 0.0), rate)
+    load = _ms_per_request(r.get("loadgen_cpu_percent", 0.0), rate)
+    cores = usable_cpus()  # the service's own WORKERS default reads the same
     r["fake_cpu_ms_per_request"] = fake
     r["loadgen_cpu_ms_per_request"] = load
     r["cores"] = cores
